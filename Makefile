@@ -1,0 +1,50 @@
+# Herald: `make run` starts the whole stack, `make test` runs the suite. Both set themselves up.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+CLIENTS := var/clients/.installed
+
+.PHONY: setup run test test-all lint format clients clean
+
+setup: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Herald needs Python 3.11 ($(PYTHON)) on PATH."; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade "pip==26.3"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	@touch $@
+
+# The official OneSignal clients used by the compatibility tests. 2.2.1 and 5.18.0 share the
+# package name `onesignal`, so each lives in its own directory and runs in a subprocess.
+clients: $(CLIENTS)
+
+$(CLIENTS): $(INSTALLED)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --target var/clients/os221 \
+		"onesignal-python-api==2.2.1" "python-dateutil==2.9.0.post0" "six==1.17.0"
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --target var/clients/os518 \
+		"onesignal-python-api==5.18.0" "python-dateutil==2.9.0.post0" "six==1.17.0"
+	@touch $@
+
+run: setup
+	@bin/run
+
+test: setup clients
+	@bin/ensure-services
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-all: setup clients
+	@bin/ensure-services
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(PY) manage.py makemigrations --check --dry-run
+
+format: setup
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,66 @@
+"""The demo account that `make run` prints: idempotent, and usable after every run."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import asdict, dataclass
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.db import transaction
+
+from apps.models import App, AppKey, Membership, Organization, UserKey
+from apps.services import api_key_revoke, app_key_issue, organization_create, user_key_issue
+
+DEMO_LABEL = "demo"
+DASHBOARD_APP_LABELS = ("apps", "players", "segments", "notifications")
+
+
+@dataclass
+class DemoCredentials:
+    user_key: str
+    app_id: str
+    app_key: str
+    admin_user: str
+    admin_password: str
+    client_id: str | None = None
+    client_secret: str | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _rotate_demo_key(model, plaintext_issuer, **owner) -> str:
+    """Keys are stored hashed, so a repeated run cannot print the old one: replace it."""
+    for key in model.objects.active().filter(label=DEMO_LABEL, **owner):
+        api_key_revoke(key=key)
+    _key, plaintext = plaintext_issuer(label=DEMO_LABEL, **owner)
+    return plaintext
+
+
+@transaction.atomic
+def bootstrap_demo(*, org_name: str = "demo") -> DemoCredentials:
+    organization = Organization.objects.filter(name=org_name).first() or organization_create(name=org_name)
+    username = "admin" if org_name == "demo" else f"{org_name}-admin"
+    password = secrets.token_urlsafe(12)
+    user, _ = get_user_model().objects.get_or_create(username=username, defaults={"is_staff": True})
+    user.is_staff = True
+    user.set_password(password)
+    user.save()
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label__in=DASHBOARD_APP_LABELS))
+    Membership.objects.get_or_create(
+        organization=organization, user=user, defaults={"role": Membership.Role.OWNER}
+    )
+    app = App.objects.filter(organization=organization, name=f"{org_name} app").first()
+    if app is None:
+        app = App.objects.create(
+            organization=organization,
+            name=f"{org_name} app",
+            apns_env=App.ApnsEnv.SANDBOX,
+            apns_bundle_id="com.example.herald.demo",
+        )
+    user_key = _rotate_demo_key(UserKey, lambda **kw: user_key_issue(**kw), organization=organization)
+    app_key = _rotate_demo_key(AppKey, lambda **kw: app_key_issue(**kw), app=app)
+    return DemoCredentials(
+        user_key=user_key, app_id=str(app.id), app_key=app_key, admin_user=username, admin_password=password
+    )

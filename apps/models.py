@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from core.crypto import EncryptedTextField
+from core.models import ApiKey
+
+
+class Organization(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200, unique=True)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", related_name="organizations"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        ADMIN = "admin", "Admin"
+        VIEWER = "viewer", "Viewer"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.ADMIN)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organization", "user"], name="uniq_membership")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.organization} ({self.role})"
+
+
+class UserKey(ApiKey):
+    """OneSignal's "User Auth Key" / "Organization API Key": manages every app of an organization."""
+
+    KIND = "huk"
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="user_keys")
+
+    class Meta:
+        verbose_name = "User key"
+
+
+class App(models.Model):
+    class ApnsEnv(models.TextChoices):
+        SANDBOX = "sandbox", "Sandbox"
+        PRODUCTION = "production", "Production"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="apps")
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # Device SDKs call POST /players, on_session and friends without a key, as OneSignal's do.
+    allow_unauthenticated_device_calls = models.BooleanField(default=True)
+
+    site_name = models.CharField(max_length=200, null=True, blank=True)
+    chrome_web_origin = models.CharField(max_length=500, null=True, blank=True)
+    chrome_web_default_notification_icon = models.CharField(max_length=1000, null=True, blank=True)
+    chrome_web_sub_domain = models.CharField(max_length=200, null=True, blank=True)
+    chrome_web_gcm_sender_id = models.CharField(max_length=100, null=True, blank=True)
+    safari_site_origin = models.CharField(max_length=500, null=True, blank=True)
+    safari_icon_256_256 = models.CharField(max_length=1000, null=True, blank=True)
+    android_gcm_sender_id = models.CharField(max_length=100, null=True, blank=True)
+    additional_data_is_root_payload = models.BooleanField(default=False)
+
+    apns_env = models.CharField(max_length=10, choices=ApnsEnv.choices, default=ApnsEnv.PRODUCTION)
+    apns_key_id = models.CharField(max_length=20, null=True, blank=True)
+    apns_team_id = models.CharField(max_length=20, null=True, blank=True)
+    apns_bundle_id = models.CharField(max_length=200, null=True, blank=True)
+    # Non-secret summaries read from the uploaded certificates ("subject, expiry").
+    apns_certificate_subject = models.CharField(max_length=500, null=True, blank=True, editable=False)
+    apns_certificate_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    safari_apns_certificate_subject = models.CharField(max_length=500, null=True, blank=True, editable=False)
+    safari_apns_certificate_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    fcm_project_id = models.CharField(max_length=200, null=True, blank=True, editable=False)
+    vapid_public_key = models.CharField(max_length=200, null=True, blank=True)
+    vapid_subject = models.CharField(max_length=500, null=True, blank=True)
+
+    # Secrets: encrypted at rest, write-only through the API, never echoed back.
+    gcm_key = EncryptedTextField(null=True, blank=True)
+    chrome_key = EncryptedTextField(null=True, blank=True)
+    apns_p8 = EncryptedTextField(null=True, blank=True)
+    apns_p12 = EncryptedTextField(null=True, blank=True)
+    apns_p12_password = EncryptedTextField(null=True, blank=True)
+    safari_apns_p12 = EncryptedTextField(null=True, blank=True)
+    safari_apns_p12_password = EncryptedTextField(null=True, blank=True)
+    fcm_service_account_json = EncryptedTextField(null=True, blank=True)
+    vapid_private_key = EncryptedTextField(null=True, blank=True)
+
+    SECRET_FIELDS = (
+        "gcm_key",
+        "chrome_key",
+        "apns_p8",
+        "apns_p12",
+        "apns_p12_password",
+        "safari_apns_p12",
+        "safari_apns_p12_password",
+        "fcm_service_account_json",
+        "vapid_private_key",
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "created_at"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AppKey(ApiKey):
+    """OneSignal's "REST API Key" / "App API Key": several per app, labelled, revocable."""
+
+    KIND = "hak"
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="keys")
+
+    class Meta:
+        verbose_name = "App key"

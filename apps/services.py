@@ -1,0 +1,120 @@
+"""Writes for organizations, apps and their keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractUser
+from django.db import transaction
+from django.utils import timezone
+
+from apps.credentials import check_apns_p8, read_fcm_service_account, read_p12
+from apps.models import App, AppKey, Membership, Organization, UserKey
+from core.models import ApiKey
+
+# Fields written to the App as given (after serializer validation).
+PLAIN_APP_FIELDS = (
+    "name",
+    "site_name",
+    "chrome_web_origin",
+    "chrome_web_default_notification_icon",
+    "chrome_web_sub_domain",
+    "chrome_web_gcm_sender_id",
+    "safari_site_origin",
+    "safari_icon_256_256",
+    "android_gcm_sender_id",
+    "additional_data_is_root_payload",
+    "apns_env",
+    "apns_key_id",
+    "apns_team_id",
+    "apns_bundle_id",
+    "vapid_public_key",
+    "vapid_subject",
+    "allow_unauthenticated_device_calls",
+    "gcm_key",
+    "chrome_key",
+    "vapid_private_key",
+)
+
+
+@transaction.atomic
+def organization_create(*, name: str, owner: AbstractUser | None = None) -> Organization:
+    organization = Organization.objects.create(name=name)
+    if owner is not None:
+        Membership.objects.create(organization=organization, user=owner, role=Membership.Role.OWNER)
+    return organization
+
+
+def _issue(key: ApiKey) -> str:
+    plaintext = key.assign_new_secret().plaintext
+    key.save()
+    return plaintext
+
+
+def user_key_issue(*, organization: Organization, label: str = "") -> tuple[UserKey, str]:
+    key = UserKey(organization=organization, label=label)
+    return key, _issue(key)
+
+
+def app_key_issue(*, app: App, label: str = "") -> tuple[AppKey, str]:
+    key = AppKey(app=app, label=label)
+    return key, _issue(key)
+
+
+def api_key_revoke(*, key: ApiKey) -> None:
+    if key.revoked_at is None:
+        type(key).objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        key.refresh_from_db(fields=["revoked_at"])
+
+
+@transaction.atomic
+def api_key_rotate(*, key: ApiKey) -> tuple[ApiKey, str]:
+    """Revoke ``key`` and issue a replacement with the same label and owner."""
+    api_key_revoke(key=key)
+    replacement = type(key)(label=key.label, **_owner_of(key))
+    return replacement, _issue(replacement)
+
+
+def _owner_of(key: ApiKey) -> dict[str, Any]:
+    if isinstance(key, AppKey):
+        return {"app_id": key.app_id}
+    return {"organization_id": key.organization_id}
+
+
+def _apply_app_fields(app: App, data: dict[str, Any]) -> None:
+    for field in PLAIN_APP_FIELDS:
+        if field in data:
+            setattr(app, field, data[field])
+    if data.get("apns_p8"):
+        check_apns_p8(data["apns_p8"])
+        app.apns_p8 = data["apns_p8"]
+    elif "apns_p8" in data:
+        app.apns_p8 = None
+    for prefix in ("apns", "safari_apns"):
+        p12, password = data.get(f"{prefix}_p12"), data.get(f"{prefix}_p12_password")
+        if p12:
+            summary = read_p12(f"{prefix}_p12", p12, password)
+            setattr(app, f"{prefix}_p12", p12)
+            setattr(app, f"{prefix}_p12_password", password or None)
+            setattr(app, f"{prefix}_certificate_subject", summary.subject)
+            setattr(app, f"{prefix}_certificate_expires_at", summary.expires_at)
+    service_account = data.get("fcm_v1_service_account_json")
+    if service_account:
+        app.fcm_service_account_json, app.fcm_project_id = read_fcm_service_account(service_account)
+
+
+@transaction.atomic
+def app_create(*, organization: Organization, data: dict[str, Any]) -> tuple[App, str]:
+    """Create an app with its first App key; returns the key's plaintext, shown only now."""
+    app = App(organization=organization)
+    _apply_app_fields(app, data)
+    app.save()
+    _key, plaintext = app_key_issue(app=app, label="default")
+    return app, plaintext
+
+
+@transaction.atomic
+def app_update(*, app: App, data: dict[str, Any]) -> App:
+    _apply_app_fields(app, data)
+    app.save()
+    return app

@@ -1,0 +1,29 @@
+"""The OneSignal surface, mounted under both ``/api/v1/`` and ``/`` (onesignal-api.md §1.2)."""
+
+from __future__ import annotations
+
+from apps.api.views import AppDetailView, AppListCreateView
+from core.api.routing import api_path
+from players.api.views import (
+    CsvExportView,
+    ExternalUserTagsView,
+    PlayerCollectionView,
+    PlayerDetailView,
+    PlayerFocusView,
+    PlayerPurchaseView,
+    PlayerSessionView,
+)
+
+urlpatterns = [
+    *api_path("apps", AppListCreateView.as_view(), "apps"),
+    *api_path("apps/<str:app_id>", AppDetailView.as_view(), "app-detail"),
+    *api_path(
+        "apps/<str:app_id>/users/<str:external_user_id>", ExternalUserTagsView.as_view(), "external-user-tags"
+    ),
+    *api_path("players", PlayerCollectionView.as_view(), "players"),
+    *api_path("players/csv_export", CsvExportView.as_view(), "players-csv-export"),
+    *api_path("players/<str:player_id>", PlayerDetailView.as_view(), "player-detail"),
+    *api_path("players/<str:player_id>/on_session", PlayerSessionView.as_view(), "player-on-session"),
+    *api_path("players/<str:player_id>/on_purchase", PlayerPurchaseView.as_view(), "player-on-purchase"),
+    *api_path("players/<str:player_id>/on_focus", PlayerFocusView.as_view(), "player-on-focus"),
+]

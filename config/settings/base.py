@@ -1,0 +1,204 @@
+"""Settings shared by every environment.
+
+With nothing configured Herald runs on embedded defaults: SQLite under ``var/`` and a
+SQLite-backed Celery broker, so ``make run`` needs no server. ``DATABASE_URL`` and
+``REDIS_URL`` switch to PostgreSQL and Redis.
+"""
+
+from __future__ import annotations
+
+from config.env import BASE_DIR, VAR_DIR, env, env_bool, env_int, env_secret
+
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = env_secret("DJANGO_SECRET_KEY")
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+# Absolute base for URLs Herald hands out (CSV export links). Empty: built from the request.
+HERALD_PUBLIC_URL = env.str("HERALD_PUBLIC_URL", default="").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "core",
+    "apps.apps.TenantAppsConfig",
+    "players",
+    "segments",
+    "notifications",
+]
+
+MIDDLEWARE = [
+    "core.middleware.CollapseSlashesMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "core.middleware.JsonErrorsMiddleware",
+]
+
+# API routes accept an optional trailing slash themselves; a redirect would drop a POST body.
+APPEND_SLASH = False
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'herald.sqlite3'}"),
+}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, worker and beat share the file: wait on locks instead of failing at once.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.str("REDIS_URL", default="")
+
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    # A file cache is shared by web, worker and beat processes, which rate limits need.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=str(VAR_DIR / "static"))
+MEDIA_ROOT = env.path("HERALD_MEDIA_ROOT", default=str(VAR_DIR / "media"))
+
+# Bodies above this are refused with 413 before any parsing.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("HERALD_MAX_BODY_BYTES", 5 * 1024 * 1024)
+
+LOGIN_URL = "admin:login"
+
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["core.api.renderers.OrjsonRenderer"],
+    # Bodies are parsed by core.api.base (OneSignal's rules differ from DRF's: an unparsed
+    # body is "app_id not found", not 415).
+    "DEFAULT_PARSER_CLASSES": [],
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "core.api.exception_handler.onesignal_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Herald API",
+    "DESCRIPTION": (
+        "OneSignal-compatible server REST API. Every path is also served under /api/v1. "
+        "Authenticate with `Authorization: Key <key>` (also `Basic` or `Bearer`): the User key "
+        "for /apps, the App key for app-level endpoints. Device endpoints need no key."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/",
+    "PREPROCESSING_HOOKS": ["core.api.schema.only_root_api_paths"],
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "user_key": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "Authorization",
+                "description": "`Key <USER_KEY>` (or `Basic`/`Bearer`).",
+            },
+            "app_key": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "Authorization",
+                "description": "`Key <APP_KEY>` (or `Basic`/`Bearer`).",
+            },
+        }
+    },
+}
+
+# --- Celery -------------------------------------------------------------------------------
+# Embedded broker: a SQLite file shared by web, worker and beat. Redis when REDIS_URL is set.
+CELERY_BROKER_URL = env.str(
+    "CELERY_BROKER_URL", default=REDIS_URL or f"sqla+sqlite:///{VAR_DIR / 'celery-broker.sqlite3'}"
+)
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360)
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BEAT_SCHEDULE = {
+    "players.expire_csv_exports": {"task": "players.expire_csv_exports", "schedule": 3600.0},
+}
+
+# --- Secrets at rest ----------------------------------------------------------------------
+# Comma-separated Fernet keys; the first encrypts, all decrypt (rotation: prepend a new key).
+HERALD_ENCRYPTION_KEYS = env.list("HERALD_ENCRYPTION_KEYS", default=[])
+
+# --- API behaviour ------------------------------------------------------------------------
+# "<bucket>=<count>/<s|m|h>" pairs; buckets are per key (or per app for keyless device calls).
+HERALD_RATE_LIMITS = {
+    "apps": "50/s",
+    "players_write": "1000/s",
+    "players_read": "100/s",
+    "exports": "10/m",
+    **dict(pair.split("=", 1) for pair in env.list("HERALD_RATE_LIMITS", default=[])),
+}
+HERALD_CSV_EXPORT_TTL_SECONDS = env_int("HERALD_CSV_EXPORT_TTL_SECONDS", 3 * 24 * 3600)
+# An export still "running" after this long is presumed dead and no longer blocks a new one.
+HERALD_CSV_EXPORT_LEASE_SECONDS = env_int("HERALD_CSV_EXPORT_LEASE_SECONDS", 3600)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("HERALD_LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path, re_path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from core.views import api_not_found
+from players.downloads import csv_export_download
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("admin", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("csv_exports/<str:app_id>/<str:file_name>", csv_export_download, name="csv-export-download"),
+    path("api/v1/", include(("config.api_urls", "api_v1"), namespace="api_v1")),
+    path("", include(("config.api_urls", "api"), namespace="api")),
+    re_path(r"^.*$", api_not_found),
+]
+
+handler404 = "core.views.api_not_found"
+handler500 = "core.views.api_server_error"

@@ -1,0 +1,253 @@
+from __future__ import annotations
+
+import hashlib
+
+import orjson
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.response import Response
+
+from core.api.base import AppKeyView, DeviceView, parse_uuid
+from core.api.errors import NO_USER_WITH_ID, ApiError
+from core.api.schema_docs import ERROR_RESPONSES, SuccessSerializer, SuccessWithIdSerializer
+from players.api.serializers import (
+    CsvExportInputSerializer,
+    CsvExportOutputSerializer,
+    FocusInputSerializer,
+    PlayerInputSerializer,
+    PlayerOutputSerializer,
+    PlayerPageSerializer,
+    PurchaseInputSerializer,
+    SessionInputSerializer,
+    TagsInputSerializer,
+)
+from players.export_services import csv_export_start
+from players.selectors import MAX_PAGE_SIZE, player_get, player_page
+from players.services import (
+    player_delete,
+    player_on_focus,
+    player_on_purchase,
+    player_on_session,
+    player_register,
+    player_update,
+    players_update_tags_by_external_id,
+)
+
+APP_KEY = [{"app_key": []}]
+DEVICE = [{"app_key": []}, {}]
+APP_ID_QUERY = OpenApiParameter("app_id", str, OpenApiParameter.QUERY, required=True)
+
+
+def validated(serializer_class, body: dict) -> dict:
+    serializer = serializer_class(data=body)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def query_int(request, name: str, default: int) -> int:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ApiError.bad_request(f"{name} must be a non-negative integer") from exc
+    if value < 0:
+        raise ApiError.bad_request(f"{name} must be a non-negative integer")
+    return value
+
+
+class PlayerCollectionView(DeviceView):
+    """GET lists (App key); POST registers a device (no key, as the SDKs send it)."""
+
+    @property
+    def rate_limit_bucket(self):
+        return "players_read" if self.request.method == "GET" else "players_write"
+
+    def key_required(self) -> bool:
+        return self.request.method == "GET"
+
+    @extend_schema(
+        operation_id="get_players",
+        summary="View devices",
+        auth=APP_KEY,
+        parameters=[
+            APP_ID_QUERY,
+            OpenApiParameter("limit", int, description="At most 300"),
+            OpenApiParameter("offset", int),
+        ],
+        responses={200: PlayerPageSerializer, **ERROR_RESPONSES},
+    )
+    def get(self, request):
+        limit = min(query_int(request, "limit", MAX_PAGE_SIZE) or MAX_PAGE_SIZE, MAX_PAGE_SIZE)
+        offset = query_int(request, "offset", 0)
+        total, players = player_page(app=self.app, limit=limit, offset=offset)
+        return Response(
+            {
+                "total_count": total,
+                "offset": offset,
+                "limit": limit,
+                "players": PlayerOutputSerializer(players, many=True).data,
+            }
+        )
+
+    @extend_schema(
+        operation_id="create_player",
+        summary="Add a device (upsert by identifier)",
+        auth=DEVICE,
+        request=PlayerInputSerializer,
+        responses={200: SuccessWithIdSerializer, **ERROR_RESPONSES},
+    )
+    def post(self, request):
+        player, _created = player_register(app=self.app, data=validated(PlayerInputSerializer, self.body))
+        return Response({"success": True, "id": str(player.id)})
+
+
+class PlayerDetailView(DeviceView):
+    @property
+    def rate_limit_bucket(self):
+        return "players_read" if self.request.method == "GET" else "players_write"
+
+    def key_required(self) -> bool:
+        return self.request.method == "DELETE"
+
+    @extend_schema(
+        operation_id="get_player",
+        summary="View a device",
+        auth=DEVICE,
+        parameters=[APP_ID_QUERY, OpenApiParameter("email_auth_hash", str)],
+        responses={200: PlayerOutputSerializer, **ERROR_RESPONSES},
+    )
+    def get(self, request, player_id: str):
+        player = player_get(app=self.app, player_id=parse_uuid(player_id))
+        if player is None:
+            raise ApiError.bad_request(NO_USER_WITH_ID)
+        data = PlayerOutputSerializer(player).data
+        etag = '"' + hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32] + '"'
+        if etag in request.META.get("HTTP_IF_NONE_MATCH", ""):
+            return Response(status=304, headers={"ETag": etag})
+        return Response(data, headers={"ETag": etag})
+
+    @extend_schema(
+        operation_id="update_player",
+        summary="Edit a device",
+        auth=DEVICE,
+        request=PlayerInputSerializer,
+        responses={200: SuccessSerializer, **ERROR_RESPONSES},
+    )
+    def put(self, request, player_id: str):
+        player_update(
+            app=self.app, player_id=parse_uuid(player_id), data=validated(PlayerInputSerializer, self.body)
+        )
+        return Response({"success": True})
+
+    @extend_schema(
+        operation_id="delete_player",
+        summary="Delete a device (GDPR)",
+        auth=APP_KEY,
+        parameters=[APP_ID_QUERY],
+        responses={200: SuccessSerializer, 404: SuccessSerializer, **ERROR_RESPONSES},
+    )
+    def delete(self, request, player_id: str):
+        if not player_delete(app=self.app, player_id=parse_uuid(player_id)):
+            return Response({"success": False}, status=404)
+        return Response({"success": True})
+
+
+class PlayerSessionView(DeviceView):
+    rate_limit_bucket = "players_write"
+
+    @extend_schema(
+        operation_id="new_session",
+        summary="New session (SDK)",
+        auth=DEVICE,
+        request=SessionInputSerializer,
+        responses={200: SuccessWithIdSerializer, **ERROR_RESPONSES},
+    )
+    def post(self, request, player_id: str):
+        data = validated(SessionInputSerializer, self.body)
+        player, created = player_on_session(app=self.app, player_id=parse_uuid(player_id), data=data)
+        return Response({"success": True, "id": str(player.id)} if created else {"success": True})
+
+    put = post
+
+
+class PlayerPurchaseView(DeviceView):
+    rate_limit_bucket = "players_write"
+
+    @extend_schema(
+        operation_id="new_purchase",
+        summary="Record purchases (SDK)",
+        auth=DEVICE,
+        request=PurchaseInputSerializer,
+        responses={200: SuccessSerializer, **ERROR_RESPONSES},
+    )
+    def post(self, request, player_id: str):
+        data = validated(PurchaseInputSerializer, self.body)
+        player_on_purchase(
+            app=self.app,
+            player_id=parse_uuid(player_id),
+            purchases=data["purchases"],
+            existing=data["existing"],
+        )
+        return Response({"success": True})
+
+    put = post
+
+
+class PlayerFocusView(DeviceView):
+    rate_limit_bucket = "players_write"
+
+    @extend_schema(
+        operation_id="increment_session_length",
+        summary="Add active time (SDK)",
+        auth=DEVICE,
+        request=FocusInputSerializer,
+        responses={200: SuccessSerializer, **ERROR_RESPONSES},
+    )
+    def post(self, request, player_id: str):
+        data = validated(FocusInputSerializer, self.body)
+        player_on_focus(app=self.app, player_id=parse_uuid(player_id), active_time=data["active_time"])
+        return Response({"success": True})
+
+    put = post
+
+
+class ExternalUserTagsView(AppKeyView):
+    rate_limit_bucket = "players_write"
+
+    @extend_schema(
+        operation_id="update_player_tags",
+        summary="Edit tags by external user id",
+        auth=APP_KEY,
+        request=TagsInputSerializer,
+        responses={200: SuccessSerializer, **ERROR_RESPONSES},
+    )
+    def put(self, request, app_id: str, external_user_id: str):
+        data = validated(TagsInputSerializer, self.body)
+        players_update_tags_by_external_id(app=self.app, external_user_id=external_user_id, tags=data["tags"])
+        return Response({"success": True})
+
+
+class CsvExportView(AppKeyView):
+    rate_limit_bucket = "exports"
+
+    @extend_schema(
+        operation_id="export_players",
+        summary="CSV export",
+        auth=APP_KEY,
+        parameters=[APP_ID_QUERY],
+        request=CsvExportInputSerializer,
+        responses={200: CsvExportOutputSerializer, **ERROR_RESPONSES},
+    )
+    def post(self, request):
+        data = validated(CsvExportInputSerializer, self.body)
+        export = csv_export_start(
+            app=self.app,
+            extra_fields=data.get("extra_fields", []),
+            last_active_since=data.get("last_active_since"),
+            segment_name=data.get("segment_name"),
+        )
+        path = f"/{export.relative_path}"
+        base = settings.HERALD_PUBLIC_URL or request.build_absolute_uri("/").rstrip("/")
+        return Response({"csv_file_url": base + path})

@@ -1,0 +1,114 @@
+"""CSV export lifecycle: start (one at a time per app), run (idempotent), expire."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from apps.models import App
+from core.api.errors import ApiError
+from players.exports import EXTRA_COLUMNS, remove_export_file, write_export
+from players.models import CsvExport
+from players.selectors import segment_players
+
+logger = logging.getLogger(__name__)
+
+CONCURRENT_EXPORT = (
+    "User already running another CSV export. "
+    "Please wait until your other CSV exporter finishes and try again."
+)
+
+
+def _parse_last_active_since(value: Any) -> datetime | None:
+    if value in (None, ""):
+        return None
+    try:
+        return datetime.fromtimestamp(int(str(value).strip()), tz=UTC)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise ApiError.bad_request("last_active_since must be unix seconds, as a string") from exc
+
+
+def _active_exports(app: App):
+    lease_start = timezone.now() - timedelta(seconds=settings.HERALD_CSV_EXPORT_LEASE_SECONDS)
+    return CsvExport.objects.filter(app=app).filter(
+        Q(status=CsvExport.Status.PENDING, created_at__gte=lease_start)
+        | Q(status=CsvExport.Status.RUNNING, started_at__gte=lease_start)
+    )
+
+
+@transaction.atomic
+def csv_export_start(
+    *, app: App, extra_fields: list[str], last_active_since: Any, segment_name: str | None
+) -> CsvExport:
+    from players.tasks import csv_export_task
+
+    unknown = [field for field in extra_fields if field not in EXTRA_COLUMNS]
+    if unknown:
+        raise ApiError.bad_request(
+            f"extra_fields: unknown field {unknown[0]!r}; allowed: {', '.join(EXTRA_COLUMNS)}"[:300]
+        )
+    since = _parse_last_active_since(last_active_since)
+    segment_players(app=app, segment_name=segment_name)  # refuse an unknown segment now, not later
+    # Serialise concurrent starts for this app on its row, then check for a running export.
+    App.objects.select_for_update().filter(pk=app.pk).first()
+    if _active_exports(app).exists():
+        raise ApiError.bad_request(CONCURRENT_EXPORT)
+    now = timezone.now()
+    export = CsvExport.objects.create(
+        app=app,
+        token=uuid.uuid4().hex,
+        extra_fields=list(dict.fromkeys(extra_fields)),
+        last_active_since=since,
+        segment_name=segment_name or None,
+        created_at=now,
+        expires_at=now + timedelta(seconds=settings.HERALD_CSV_EXPORT_TTL_SECONDS),
+    )
+    csv_export_task.delay_on_commit(str(export.id))
+    return export
+
+
+def csv_export_run(*, export_id: str) -> None:
+    """Run an export once. A redelivered task finds the row already claimed and does nothing,
+    unless the claim's lease ran out (the worker died), in which case it runs again."""
+    now = timezone.now()
+    lease_start = now - timedelta(seconds=settings.HERALD_CSV_EXPORT_LEASE_SECONDS)
+    claimed = (
+        CsvExport.objects.filter(pk=export_id)
+        .filter(
+            Q(status=CsvExport.Status.PENDING)
+            | Q(status=CsvExport.Status.RUNNING, started_at__lt=lease_start)
+        )
+        .update(status=CsvExport.Status.RUNNING, started_at=now)
+    )
+    if claimed != 1:
+        return
+    export = CsvExport.objects.select_related("app").get(pk=export_id)
+    try:
+        rows = write_export(export)
+    except Exception as exc:
+        logger.exception("CSV export %s failed", export_id)
+        CsvExport.objects.filter(pk=export_id).update(
+            status=CsvExport.Status.FAILED, error=str(exc)[:1000], finished_at=timezone.now()
+        )
+        raise
+    CsvExport.objects.filter(pk=export_id).update(
+        status=CsvExport.Status.READY, row_count=rows, finished_at=timezone.now()
+    )
+
+
+def csv_exports_expire() -> int:
+    """Delete the files of exports past their expiry; their URLs then answer 403."""
+    expired = list(
+        CsvExport.objects.filter(expires_at__lt=timezone.now()).exclude(status=CsvExport.Status.EXPIRED)
+    )
+    for export in expired:
+        remove_export_file(export)
+    CsvExport.objects.filter(pk__in=[e.pk for e in expired]).update(status=CsvExport.Status.EXPIRED)
+    return len(expired)

@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone as dj_timezone
+
+
+class DeviceType(models.IntegerChoices):
+    IOS = 0, "iOS"
+    ANDROID = 1, "Android"
+    AMAZON = 2, "Amazon"
+    WINDOWS_PHONE = 3, "Windows Phone (MPNS)"
+    CHROME_APP = 4, "Chrome App / Extension"
+    CHROME_WEB = 5, "Chrome Web Push"
+    WINDOWS = 6, "Windows (WNS)"
+    SAFARI = 7, "Safari"
+    FIREFOX = 8, "Firefox"
+    MACOS = 9, "macOS"
+    ALEXA = 10, "Alexa"
+    EMAIL = 11, "Email"
+    UNUSED = 12, "Unused"
+    HUAWEI = 13, "Huawei"
+    SMS = 14, "SMS"
+
+
+class PlayerQuerySet(models.QuerySet):
+    def subscribed(self):
+        """OneSignal's "messageable": opted in, token accepted, and a token to send to."""
+        return self.filter(notification_types__gt=0, invalid_identifier=False).exclude(
+            Q(identifier__isnull=True) | Q(identifier="")
+        )
+
+
+class Player(models.Model):
+    """One device or channel subscription (OneSignal player = v5 subscription)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    app = models.ForeignKey("apps.App", on_delete=models.CASCADE, related_name="players")
+    device_type = models.PositiveSmallIntegerField(choices=DeviceType.choices)
+    identifier = models.CharField(max_length=1024, null=True, blank=True)
+    external_user_id = models.CharField(max_length=255, null=True, blank=True)
+    parent_player_id = models.UUIDField(null=True, blank=True)
+
+    language = models.CharField(max_length=16, null=True, blank=True)
+    timezone = models.IntegerField(null=True, blank=True)
+    timezone_id = models.CharField(max_length=64, null=True, blank=True)
+    country = models.CharField(max_length=2, null=True, blank=True)
+    game_version = models.CharField(max_length=64, null=True, blank=True)
+    device_model = models.CharField(max_length=100, null=True, blank=True)
+    device_os = models.CharField(max_length=64, null=True, blank=True)
+    ad_id = models.CharField(max_length=100, null=True, blank=True)
+    sdk = models.CharField(max_length=32, null=True, blank=True)
+    sdk_type = models.CharField(max_length=32, null=True, blank=True)
+    android_package = models.CharField(max_length=200, null=True, blank=True)
+    carrier = models.CharField(max_length=100, null=True, blank=True)
+    net_type = models.SmallIntegerField(null=True, blank=True)
+    rooted = models.BooleanField(null=True, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+
+    tags = models.JSONField(default=dict, blank=True)
+    session_count = models.PositiveIntegerField(default=1)
+    playtime = models.PositiveBigIntegerField(default=0)
+    amount_spent = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    badge_count = models.IntegerField(default=0)
+    notification_types = models.IntegerField(default=1)
+    invalid_identifier = models.BooleanField(default=False)
+    test_type = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    lat = models.FloatField(null=True, blank=True)
+    long = models.FloatField(null=True, blank=True)
+    location_meta = models.JSONField(default=dict, blank=True)  # loc_acc, loc_type, loc_bg, loc_time_stamp
+
+    web_auth = models.CharField(max_length=200, null=True, blank=True)
+    web_p256 = models.CharField(max_length=200, null=True, blank=True)
+
+    created_at = models.DateTimeField(default=dj_timezone.now)
+    last_active = models.DateTimeField(default=dj_timezone.now)
+
+    objects = PlayerQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            # The upsert key of POST /players; players without a token may repeat.
+            models.UniqueConstraint(
+                fields=["app", "identifier"],
+                condition=Q(identifier__isnull=False) & ~Q(identifier=""),
+                name="uniq_player_identifier_per_app",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["app", "id"], name="player_app_id_idx"),
+            models.Index(fields=["app", "external_user_id"], name="player_app_external_idx"),
+            models.Index(fields=["app", "last_active"], name="player_app_last_active_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_device_type_display()} {self.id}"
+
+    @property
+    def is_subscribed(self) -> bool:
+        return self.notification_types > 0 and not self.invalid_identifier and bool(self.identifier)
+
+
+class Purchase(models.Model):
+    player = models.ForeignKey(Player, on_delete=models.CASCADE, related_name="purchases")
+    sku = models.CharField(max_length=200)
+    amount = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    iso = models.CharField(max_length=3, blank=True, default="USD")
+    imported = models.BooleanField(default=False, help_text="Sent with existing=true (purchase history).")
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["player", "sku"])]
+
+    def __str__(self) -> str:
+        return f"{self.sku} {self.amount} {self.iso}"
+
+
+class CsvExport(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    app = models.ForeignKey("apps.App", on_delete=models.CASCADE, related_name="csv_exports")
+    # The unguessable part of the download URL (a v4 UUID's hex).
+    token = models.CharField(max_length=32, unique=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    extra_fields = models.JSONField(default=list, blank=True)
+    last_active_since = models.DateTimeField(null=True, blank=True)
+    segment_name = models.CharField(max_length=128, null=True, blank=True)
+    row_count = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=dj_timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["app", "status"])]
+
+    def __str__(self) -> str:
+        return self.file_name
+
+    @property
+    def file_name(self) -> str:
+        return f"users_{self.token}_{self.created_at:%Y-%m-%d}.csv.gz"
+
+    @property
+    def relative_path(self) -> str:
+        return f"csv_exports/{self.app_id}/{self.file_name}"
