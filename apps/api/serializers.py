@@ -5,6 +5,13 @@ from rest_framework import serializers
 from apps.models import App
 
 
+def secret_field() -> serializers.CharField:
+    # Whitespace is part of PEM files; keep secrets byte for byte.
+    return serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, write_only=True, trim_whitespace=False
+    )
+
+
 class AppInputSerializer(serializers.Serializer):
     """OneSignal's App fields plus Herald's credential extensions. Every field is optional here;
     ``name`` is required on create by the view (with OneSignal's own message)."""
@@ -39,19 +46,13 @@ class AppInputSerializer(serializers.Serializer):
     apns_bundle_id = serializers.CharField(max_length=200, required=False, allow_null=True, allow_blank=True)
     organization_id = serializers.UUIDField(required=False)
     # Write-only secrets.
-    gcm_key = serializers.CharField(required=False, allow_null=True, allow_blank=True, write_only=True)
-    chrome_key = serializers.CharField(required=False, allow_null=True, allow_blank=True, write_only=True)
-    apns_p8 = serializers.CharField(required=False, allow_null=True, allow_blank=True, write_only=True)
-    apns_p12 = serializers.CharField(required=False, allow_null=True, allow_blank=True, write_only=True)
-    apns_p12_password = serializers.CharField(
-        required=False, allow_null=True, allow_blank=True, write_only=True
-    )
-    safari_apns_p12 = serializers.CharField(
-        required=False, allow_null=True, allow_blank=True, write_only=True
-    )
-    safari_apns_p12_password = serializers.CharField(
-        required=False, allow_null=True, allow_blank=True, write_only=True
-    )
+    gcm_key = secret_field()
+    chrome_key = secret_field()
+    apns_p8 = secret_field()
+    apns_p12 = secret_field()
+    apns_p12_password = secret_field()
+    safari_apns_p12 = secret_field()
+    safari_apns_p12_password = secret_field()
     # Herald extensions.
     fcm_v1_service_account_json = serializers.JSONField(
         required=False,
@@ -62,9 +63,7 @@ class AppInputSerializer(serializers.Serializer):
     vapid_public_key = serializers.CharField(
         max_length=200, required=False, allow_null=True, allow_blank=True
     )
-    vapid_private_key = serializers.CharField(
-        required=False, allow_null=True, allow_blank=True, write_only=True
-    )
+    vapid_private_key = secret_field()
     vapid_subject = serializers.CharField(max_length=500, required=False, allow_null=True, allow_blank=True)
     allow_unauthenticated_device_calls = serializers.BooleanField(required=False)
 

@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 
 from apps.models import App, AppKey, UserKey
 from core.api.errors import APP_ID_NOT_FOUND, INVALID_JSON, ApiError, auth_error
+from core.api.negotiation import AlwaysJson
 from core.api.ratelimit import check_rate_limit
 
 AUTH_SCHEMES = {"basic", "key", "bearer"}
@@ -67,6 +68,7 @@ class OneSignalView(APIView):
     """Common request handling: JSON body rules, root-dependent auth errors, rate limits."""
 
     rate_limit_bucket: ClassVar[str | None] = None
+    content_negotiation_class = AlwaysJson
     _final_methods: ClassVar[tuple[str, ...]] = ("initial", "resolve_tenant", "get_authenticators")
 
     def __init_subclass__(cls, **kwargs):

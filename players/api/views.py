@@ -169,7 +169,9 @@ class PlayerSessionView(DeviceView):
         player, created = player_on_session(app=self.app, player_id=parse_uuid(player_id), data=data)
         return Response({"success": True, "id": str(player.id)} if created else {"success": True})
 
-    put = post
+    @extend_schema(exclude=True)  # older community clients use PUT; documented once, as POST
+    def put(self, request, player_id: str):
+        return self.post(request, player_id)
 
 
 class PlayerPurchaseView(DeviceView):
@@ -192,7 +194,9 @@ class PlayerPurchaseView(DeviceView):
         )
         return Response({"success": True})
 
-    put = post
+    @extend_schema(exclude=True)  # older community clients use PUT; documented once, as POST
+    def put(self, request, player_id: str):
+        return self.post(request, player_id)
 
 
 class PlayerFocusView(DeviceView):
@@ -210,7 +214,9 @@ class PlayerFocusView(DeviceView):
         player_on_focus(app=self.app, player_id=parse_uuid(player_id), active_time=data["active_time"])
         return Response({"success": True})
 
-    put = post
+    @extend_schema(exclude=True)  # older community clients use PUT; documented once, as POST
+    def put(self, request, player_id: str):
+        return self.post(request, player_id)
 
 
 class ExternalUserTagsView(AppKeyView):

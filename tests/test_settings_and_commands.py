@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from apps.models import AppKey, UserKey
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load_production(**env) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "HERALD_ENCRYPTION"))}
+    clean.update(
+        env, DJANGO_SETTINGS_MODULE="config.settings.production", DJANGO_ALLOWED_HOSTS="herald.example"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "complaint"),
+    [
+        ({"DJANGO_DEBUG": "true", "DJANGO_SECRET_KEY": "s", "HERALD_ENCRYPTION_KEYS": "k"}, "DJANGO_DEBUG"),
+        ({"HERALD_ENCRYPTION_KEYS": "k"}, "DJANGO_SECRET_KEY"),
+        ({"DJANGO_SECRET_KEY": "s"}, "HERALD_ENCRYPTION_KEYS"),
+    ],
+)
+def test_production_refuses_unsafe_settings(env, complaint):
+    result = load_production(**env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and complaint in result.stderr
+
+
+def test_production_starts_when_configured(tmp_path):
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("a-real-secret\n")
+    result = load_production(
+        DJANGO_SECRET_KEY_FILE=str(secret_file),
+        HERALD_ENCRYPTION_KEYS="dGVzdC1rZXktb25lLW5vdC1hLXNlY3JldC0wMDAwMDA=",
+        HERALD_VAR_DIR=str(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.django_db
+def test_bootstrap_demo_prints_usable_credentials_every_run(api):
+    outputs = []
+    for _ in range(2):
+        out = StringIO()
+        call_command("bootstrap_demo", "--json", stdout=out)
+        outputs.append(json.loads(out.getvalue()))
+    first, second = outputs
+    assert set(first) == {
+        "user_key",
+        "app_id",
+        "app_key",
+        "admin_user",
+        "admin_password",
+        "client_id",
+        "client_secret",
+    }
+    assert first["app_id"] == second["app_id"] and first["app_key"] != second["app_key"]
+    assert api.get("/apps", key=second["user_key"]).status_code == 200
+    assert api.get(f"/players?app_id={second['app_id']}", key=second["app_key"]).status_code == 200
+    assert api.get(f"/players?app_id={first['app_id']}", key=first["app_key"]).status_code == 400
+    assert AppKey.objects.active().filter(app_id=second["app_id"]).count() == 1
+    assert UserKey.objects.active().count() == 1
+    assert api.client.login(username=second["admin_user"], password=second["admin_password"])
+
+
+@pytest.mark.django_db
+def test_bootstrap_demo_takes_an_organization_name():
+    out = StringIO()
+    call_command("bootstrap_demo", "--org", "acme", stdout=out)
+    assert "acme-admin" in out.getvalue() and "app_key" in out.getvalue()
