@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from apps.api.views import AppDetailView, AppListCreateView
 from core.api.routing import api_path
+from notifications.api.views import NotificationCollectionView, NotificationDetailView, NotificationReceivedView
 from players.api.views import (
     CsvExportView,
     ExternalUserTagsView,
@@ -15,6 +16,10 @@ from players.api.views import (
 )
 
 urlpatterns = [
+    *api_path("notifications", NotificationCollectionView.as_view(), "notifications"),
+    *api_path("notifications/<str:notification_id>", NotificationDetailView.as_view(), "notification-detail"),
+    *api_path("notifications/<str:notification_id>/report_received", NotificationReceivedView.as_view(),
+              "notification-report-received"),
     *api_path("apps", AppListCreateView.as_view(), "apps"),
     *api_path("apps/<str:app_id>", AppDetailView.as_view(), "app-detail"),
     *api_path(

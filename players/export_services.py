@@ -90,17 +90,18 @@ def csv_export_run(*, export_id: str) -> None:
     if claimed != 1:
         return
     export = CsvExport.objects.select_related("app").get(pk=export_id)
+    # Finish only our own claim: an export expired meanwhile, or re-claimed after our lease ran
+    # out, must not be flipped back by this run.
+    ours = CsvExport.objects.filter(pk=export_id, status=CsvExport.Status.RUNNING, started_at=now)
     try:
         rows = write_export(export)
     except Exception as exc:
         logger.exception("CSV export %s failed", export_id)
-        CsvExport.objects.filter(pk=export_id).update(
-            status=CsvExport.Status.FAILED, error=str(exc)[:1000], finished_at=timezone.now()
-        )
+        ours.update(status=CsvExport.Status.FAILED, error=str(exc)[:1000], finished_at=timezone.now())
         raise
-    CsvExport.objects.filter(pk=export_id).update(
-        status=CsvExport.Status.READY, row_count=rows, finished_at=timezone.now()
-    )
+    finished = ours.update(status=CsvExport.Status.READY, row_count=rows, finished_at=timezone.now())
+    if not finished and CsvExport.objects.filter(pk=export_id, status=CsvExport.Status.EXPIRED).exists():
+        remove_export_file(export)
 
 
 def csv_exports_expire() -> int:

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import uuid
 
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Upper
 from django.utils import timezone as dj_timezone
 
 
@@ -93,6 +95,21 @@ class Player(models.Model):
             models.Index(fields=["app", "id"], name="player_app_id_idx"),
             models.Index(fields=["app", "external_user_id"], name="player_app_external_idx"),
             models.Index(fields=["app", "last_active"], name="player_app_last_active_idx"),
+            # Indexes for the filter language (segments/filters.py). Tag equality and in_array
+            # compile to ``tags @> {...}``, which jsonb_path_ops answers (it is smaller and faster
+            # than the default jsonb_ops, but cannot answer key existence: ``exists`` scans).
+            GinIndex(fields=["tags"], opclasses=["jsonb_path_ops"], name="player_tags_gin"),
+            models.Index(fields=["app", "created_at"], name="player_app_created_idx"),
+            # session_count changes together with last_active (already indexed), so indexing it
+            # costs no extra HOT updates. playtime is not indexed: on_focus pings update it alone
+            # and an index would make every one of them a non-HOT update.
+            models.Index(fields=["app", "session_count"], name="player_app_sessions_idx"),
+            models.Index(fields=["app", "amount_spent"], name="player_app_spent_idx"),
+            models.Index(fields=["app", "language"], name="player_app_language_idx"),
+            # The country filter is case-insensitive: it compares UPPER(country).
+            models.Index(F("app"), Upper("country"), name="player_app_country_idx"),
+            # The location filter's bounding box (lat range, long checked from the index).
+            models.Index(fields=["app", "lat", "long"], name="player_app_lat_long_idx"),
         ]
 
     def __str__(self) -> str:
@@ -112,7 +129,11 @@ class Purchase(models.Model):
     created_at = models.DateTimeField(default=dj_timezone.now)
 
     class Meta:
-        indexes = [models.Index(fields=["player", "sku"])]
+        indexes = [
+            models.Index(fields=["player", "sku"]),
+            # bought_sku: "players with a purchase of this SKU" starts from the SKU.
+            models.Index(fields=["sku", "player"], name="purchase_sku_player_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.sku} {self.amount} {self.iso}"

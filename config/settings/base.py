@@ -176,6 +176,11 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600} if CELERY_BROKER_URL.startswith("redis") else {}
 CELERY_BEAT_SCHEDULE = {
     "players.expire_csv_exports": {"task": "players.expire_csv_exports", "schedule": 3600.0},
+    # Releases scheduled notifications and due batches, and re-queues expired leases.
+    "notifications.dispatch_due": {
+        "task": "notifications.dispatch_due",
+        "schedule": float(env_int("HERALD_DISPATCH_INTERVAL_SECONDS", 5)),
+    },
 }
 
 # --- Secrets at rest ----------------------------------------------------------------------
@@ -189,11 +194,28 @@ HERALD_RATE_LIMITS = {
     "players_write": "1000/s",
     "players_read": "100/s",
     "exports": "10/m",
+    "notifications_create": "6000/s",
+    "notifications_read": "10/s",
     **dict(pair.split("=", 1) for pair in env.list("HERALD_RATE_LIMITS", default=[])),
 }
 HERALD_CSV_EXPORT_TTL_SECONDS = env_int("HERALD_CSV_EXPORT_TTL_SECONDS", 3 * 24 * 3600)
 # An export still "running" after this long is presumed dead and no longer blocks a new one.
 HERALD_CSV_EXPORT_LEASE_SECONDS = env_int("HERALD_CSV_EXPORT_LEASE_SECONDS", 3600)
+
+# --- Delivery pipeline --------------------------------------------------------------------
+HERALD_BATCH_SIZE = env_int("HERALD_BATCH_SIZE", 1000)  # recipients per delivery task
+HERALD_FANOUT_CHUNK = env_int("HERALD_FANOUT_CHUNK", 5000)  # players read per fan-out transaction
+HERALD_BATCH_LEASE_SECONDS = env_int("HERALD_BATCH_LEASE_SECONDS", 300)
+HERALD_MAX_DELIVERY_ATTEMPTS = env_int("HERALD_MAX_DELIVERY_ATTEMPTS", 5)
+HERALD_RETRY_BASE_SECONDS = float(env_int("HERALD_RETRY_BASE_MS", 1000)) / 1000
+# Batches due within this horizon are enqueued with a countdown; later ones wait for dispatch_due
+# (far-future ETAs are unsafe on Redis, which redelivers them after visibility_timeout).
+HERALD_ETA_HORIZON_SECONDS = env_int("HERALD_ETA_HORIZON_SECONDS", 300)
+HERALD_HTTP2_MAX_IN_FLIGHT = env_int("HERALD_HTTP2_MAX_IN_FLIGHT", 200)
+HERALD_FCM_BASE_URL = env.str("HERALD_FCM_BASE_URL", default="https://fcm.googleapis.com").rstrip("/")
+# An extra CA bundle to trust for gateways (the simulators' CA); empty: the system bundle.
+HERALD_GATEWAY_CA_FILE = env.str("HERALD_GATEWAY_CA_FILE", default="")
+HERALD_IDEMPOTENCY_DAYS = env_int("HERALD_IDEMPOTENCY_DAYS", 30)
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,20 @@
+"""Gateway providers, one module each, behind ``notifications.providers.base.Provider``."""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from notifications.providers.base import Provider, ProviderNotConfigured
+
+# platform -> "module:Class"; the APNs, Web Push, email, SMS and WNS providers plug in here.
+PROVIDERS = {
+    "fcm": "notifications.providers.fcm:FcmProvider",
+}
+
+
+def provider_for(platform: str | None, app) -> Provider:
+    path = PROVIDERS.get(platform or "")
+    if path is None:
+        raise ProviderNotConfigured(f"no provider delivers {platform or 'this device type'} yet")
+    module, _, name = path.partition(":")
+    return getattr(import_module(module), name)(app)

@@ -1,0 +1,227 @@
+"""Deliver one batch: claim it, render per recipient, send through the provider, record outcomes.
+
+Outcomes are recorded in bulk in one transaction per batch: delivery rows, unsubscribed players,
+the notification's counters and its per-platform stats. Transient failures stay queued and the
+batch goes back to pending with a backoff (honouring Retry-After) until attempts run out.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import defaultdict
+from datetime import timedelta
+from uuid import UUID
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from notifications.models import Delivery, DeliveryBatch, Notification, PlatformStats
+from notifications.pipeline import complete_if_done
+from notifications.platforms import PROVIDER_FOR_DEVICE_TYPE, STATS_KEY_FOR_DEVICE_TYPE
+from notifications.providers import provider_for
+from notifications.providers.base import (
+    Outcome,
+    ProviderNotConfigured,
+    Recipient,
+    RenderedMessage,
+    SendResult,
+)
+from notifications.rendering import render_text
+from players.models import Player
+
+logger = logging.getLogger(__name__)
+
+RECIPIENT_FIELDS = (
+    "pk",
+    "player_id",
+    "player__device_type",
+    "player__identifier",
+    "player__language",
+    "player__tags",
+    "player__badge_count",
+    "player__test_type",
+    "player__web_auth",
+    "player__web_p256",
+    "player__notification_types",
+    "player__invalid_identifier",
+)
+OUTCOME_STATUS = {
+    Outcome.SENT: Delivery.Status.SENT,
+    Outcome.INVALID_RECIPIENT: Delivery.Status.FAILED,
+    Outcome.ERROR: Delivery.Status.ERRORED,
+}
+
+
+def claim_batch(batch_id: int) -> DeliveryBatch | None:
+    now = timezone.now()
+    claimed = DeliveryBatch.objects.filter(pk=batch_id, status=DeliveryBatch.Status.PENDING).update(
+        status=DeliveryBatch.Status.SENDING,
+        lease_expires_at=now + timedelta(seconds=settings.HERALD_BATCH_LEASE_SECONDS),
+        attempts=F("attempts") + 1,
+    )
+    if claimed != 1:
+        return None
+    return DeliveryBatch.objects.select_related("notification__app").get(pk=batch_id)
+
+
+def deliver_batch(*, batch_id: int) -> None:
+    batch = claim_batch(batch_id)
+    if batch is None:
+        return  # already claimed, done or canceled: a duplicate message
+    notification = batch.notification
+    if notification.canceled:
+        _cancel_batch(batch)
+        return
+    rows = list(Delivery.objects.filter(batch=batch, status=Delivery.Status.QUEUED).values(*RECIPIENT_FIELDS))
+    now = timezone.now()
+    ttl_left = notification.ttl - int((now - batch.available_at).total_seconds())
+    results: list[SendResult] = []
+    sendable = []
+    for row in rows:
+        subscribed = (
+            row["player__notification_types"] > 0
+            and not row["player__invalid_identifier"]
+            and row["player__identifier"]
+        )
+        if ttl_left <= 0:
+            results.append(SendResult(row["player_id"], Outcome.ERROR, "ttl_expired"))
+        elif not subscribed:
+            results.append(SendResult(row["player_id"], Outcome.INVALID_RECIPIENT, "unsubscribed"))
+        else:
+            sendable.append(row)
+    if sendable:
+        results += _send(notification, batch, sendable, ttl_left)
+    _record(batch, notification, results)
+
+
+def _send(
+    notification: Notification, batch: DeliveryBatch, rows: list[dict], ttl_left: int
+) -> list[SendResult]:
+    try:
+        provider = provider_for(PROVIDER_FOR_DEVICE_TYPE.get(batch.device_type), notification.app)
+    except ProviderNotConfigured as exc:
+        return [SendResult(row["player_id"], Outcome.ERROR, str(exc)[:64]) for row in rows]
+    body = notification.request
+    items = []
+    for row in rows:
+        tags, language = row["player__tags"] or {}, row["player__language"]
+        recipient = Recipient(
+            player_id=row["player_id"],
+            device_type=row["player__device_type"],
+            identifier=row["player__identifier"],
+            language=language,
+            tags=tags,
+            badge_count=row["player__badge_count"],
+            test_type=row["player__test_type"],
+            web_auth=row["player__web_auth"],
+            web_p256=row["player__web_p256"],
+        )
+        message = RenderedMessage(
+            notification_id=str(notification.pk),
+            heading=render_text(body.get("headings"), language, tags),
+            content=render_text(body.get("contents"), language, tags),
+            subtitle=render_text(body.get("subtitle"), language, tags),
+            body=body,
+            ttl_seconds=ttl_left,
+        )
+        items.append((recipient, message))
+    try:
+        results = provider.send(items)
+    except Exception:  # a provider bug must not lose the batch: retry it like a gateway outage
+        logger.exception("provider %s failed on batch %s", provider.platform, batch.pk)
+        return [SendResult(row["player_id"], Outcome.TRANSIENT, "provider_exception") for row in rows]
+    returned = {result.player_id for result in results}
+    missing = [
+        SendResult(r["player_id"], Outcome.TRANSIENT, "no_result")
+        for r in rows
+        if r["player_id"] not in returned
+    ]
+    return results + missing
+
+
+def _retry_delay(batch: DeliveryBatch, results: list[SendResult]) -> float:
+    backoff = settings.HERALD_RETRY_BASE_SECONDS * 2 ** max(0, batch.attempts - 1)
+    retry_after = max((r.retry_after or 0 for r in results), default=0)
+    return min(600.0, max(retry_after, backoff * random.uniform(0.8, 1.2)))
+
+
+def _record(batch: DeliveryBatch, notification: Notification, results: list[SendResult]) -> None:
+    now = timezone.now()
+    transient = [r for r in results if r.outcome is Outcome.TRANSIENT]
+    if transient and batch.attempts >= settings.HERALD_MAX_DELIVERY_ATTEMPTS:
+        results = [r for r in results if r.outcome is not Outcome.TRANSIENT] + [
+            SendResult(r.player_id, Outcome.ERROR, f"retries_exhausted: {r.reason}"[:64]) for r in transient
+        ]
+        transient = []
+    final: dict[tuple[int, str], list[UUID]] = defaultdict(list)
+    for result in results:
+        if result.outcome is not Outcome.TRANSIENT:
+            final[(OUTCOME_STATUS[result.outcome], result.reason)].append(result.player_id)
+    totals = {
+        status: sum(len(ids) for (s, _), ids in final.items() if s == status)
+        for status in OUTCOME_STATUS.values()
+    }
+    invalid_players = [
+        r.player_id for r in results if r.outcome is Outcome.INVALID_RECIPIENT and r.reason != "unsubscribed"
+    ]
+    delay = _retry_delay(batch, transient) if transient else 0.0
+    with transaction.atomic():
+        for (status, reason), player_ids in final.items():
+            Delivery.objects.filter(
+                batch=batch, player_id__in=player_ids, status=Delivery.Status.QUEUED
+            ).update(
+                status=status, error=reason[:64], sent_at=now if status == Delivery.Status.SENT else None
+            )
+        if invalid_players:
+            # Permanent token failures unsubscribe the player: it is never sent to again.
+            Player.objects.filter(pk__in=invalid_players).update(invalid_identifier=True)
+        done = sum(totals.values())
+        if done:
+            Notification.objects.filter(pk=notification.pk).update(
+                successful=F("successful") + totals[Delivery.Status.SENT],
+                failed=F("failed") + totals[Delivery.Status.FAILED],
+                errored=F("errored") + totals[Delivery.Status.ERRORED],
+                remaining=F("remaining") - done,
+            )
+            stats_key = STATS_KEY_FOR_DEVICE_TYPE.get(batch.device_type)
+            if stats_key:
+                PlatformStats.objects.filter(notification=notification, platform=stats_key).update(
+                    successful=F("successful") + totals[Delivery.Status.SENT],
+                    failed=F("failed") + totals[Delivery.Status.FAILED],
+                    errored=F("errored") + totals[Delivery.Status.ERRORED],
+                )
+        if transient:
+            retry_at = now + timedelta(seconds=delay)
+            DeliveryBatch.objects.filter(pk=batch.pk).update(
+                status=DeliveryBatch.Status.PENDING,
+                available_at=retry_at,
+                enqueued_at=retry_at,
+                lease_expires_at=None,
+            )
+            transaction.on_commit(lambda: _requeue(batch.pk, delay))
+        else:
+            DeliveryBatch.objects.filter(pk=batch.pk).update(
+                status=DeliveryBatch.Status.DONE, lease_expires_at=None
+            )
+            complete_if_done(notification.pk)
+
+
+def _requeue(batch_id: int, delay: float) -> None:
+    from notifications.tasks import deliver_batch_task
+
+    deliver_batch_task.apply_async((batch_id,), countdown=delay)
+
+
+@transaction.atomic
+def _cancel_batch(batch: DeliveryBatch) -> None:
+    """A batch claimed after its notification was canceled is not sent; what it held stays in
+    ``remaining`` (never attempted), as OneSignal reports canceled notifications."""
+    Delivery.objects.filter(batch=batch, status=Delivery.Status.QUEUED).update(
+        status=Delivery.Status.CANCELED
+    )
+    DeliveryBatch.objects.filter(pk=batch.pk).update(
+        status=DeliveryBatch.Status.CANCELED, lease_expires_at=None
+    )

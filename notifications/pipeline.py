@@ -1,0 +1,238 @@
+"""Fan-out, dispatch and recovery. Delivery itself is in ``notifications.delivery``.
+
+PostgreSQL is the source of truth: the broker only carries ids, and every message may be
+lost (Redis flushed) or delivered twice. Lost work is found again by ``dispatch_due``; duplicated
+work is harmless because every step claims its rows with a conditional UPDATE.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from notifications.models import Delivery, DeliveryBatch, Notification, PlatformStats
+from notifications.platforms import PLATFORM_FLAGS, STATS_KEY_FOR_DEVICE_TYPE, device_types_for
+from notifications.scheduling import recipient_due_at, throttled_batch_size, throttled_offset
+from notifications.targeting import resolve_audience
+from notifications.validation import TARGETING_MODES, NotificationRequest
+
+logger = logging.getLogger(__name__)
+
+# A message enqueued this long ago whose work has not started is presumed lost.
+REDELIVERY_GRACE = timedelta(seconds=60)
+
+
+def audience_for(notification: Notification):
+    body = notification.request
+    mode = next(mode for key, mode in TARGETING_MODES.items() if body.get(key) is not None)
+    flags = {name: body[name] for name in PLATFORM_FLAGS if isinstance(body.get(name), bool)}
+    device_types = device_types_for(notification.channel, flags)
+    return resolve_audience(app=notification.app, body=body, mode=mode, device_types=device_types).players
+
+
+def _enqueue_batches(batches: list[DeliveryBatch], now: datetime) -> None:
+    from notifications.tasks import deliver_batch_task
+
+    for batch in batches:
+        countdown = max(0.0, (batch.available_at - now).total_seconds())
+        deliver_batch_task.apply_async((batch.pk,), countdown=countdown or None)
+
+
+def _plan_batches(notification: Notification, rows: list[tuple], start_position: int, now: datetime):
+    """Group a chunk of recipients into batches by device type and due time."""
+    base = max(notification.send_after, notification.queued_at)
+    rate = notification.throttle_rate_per_minute
+    size = throttled_batch_size(rate)
+    groups: dict[tuple[int, datetime], list] = defaultdict(list)
+    for position, (player_id, device_type, tz_offset, tz_id, last_active) in enumerate(rows, start_position):
+        due = recipient_due_at(
+            notification, base=base, timezone_id=tz_id, offset_seconds=tz_offset, last_active=last_active
+        )
+        if rate:
+            # Throttling spreads the whole audience; group by the second each recipient is due.
+            due = base + throttled_offset(position - position % size, rate)
+        groups[(device_type, due)].append(player_id)
+    planned = []
+    for (device_type, due), player_ids in sorted(groups.items(), key=lambda item: item[0][1]):
+        for start in range(0, len(player_ids), size):
+            planned.append((device_type, max(due, now), player_ids[start : start + size]))
+    return planned
+
+
+def notification_fan_out(*, notification_id: str) -> None:
+    """Stream the audience in id order into batches, one chunk per transaction.
+
+    The notification row is locked while a chunk is written and its cursor advanced, so two
+    fan-out tasks for the same notification take turns instead of writing a chunk twice, and
+    a crash resumes after the last committed chunk.
+    """
+    chunk = settings.HERALD_FANOUT_CHUNK
+    horizon = timedelta(seconds=settings.HERALD_ETA_HORIZON_SECONDS)
+    while True:
+        now = timezone.now()
+        with transaction.atomic():
+            notification = (
+                Notification.objects.select_for_update()
+                .select_related("app")
+                .filter(pk=notification_id)
+                .first()
+            )
+            if notification is None or notification.fanout_done or notification.canceled:
+                return
+            if notification.status == Notification.Status.SCHEDULED:
+                return
+            first_chunk = notification.fanout_cursor is None
+            if first_chunk:
+                notification.recipients = notification.remaining = 0
+            notification.status = Notification.Status.SENDING
+            players = audience_for(notification).order_by("pk")
+            if notification.fanout_cursor is not None:
+                players = players.filter(pk__gt=notification.fanout_cursor)
+            rows = list(
+                players.values_list("pk", "device_type", "timezone", "timezone_id", "last_active")[:chunk]
+            )
+            notification.fanout_heartbeat = now
+            if not rows:
+                notification.fanout_done = True
+                notification.save()
+                complete_if_done(notification.pk)
+                return
+            planned = _plan_batches(notification, rows, notification.recipients, now)
+            batches = DeliveryBatch.objects.bulk_create(
+                [
+                    DeliveryBatch(
+                        notification=notification,
+                        device_type=device_type,
+                        size=len(ids),
+                        available_at=due,
+                        enqueued_at=due if due <= now + horizon else None,
+                    )
+                    for device_type, due, ids in planned
+                ]
+            )
+            Delivery.objects.bulk_create(
+                [
+                    Delivery(notification_id=notification.pk, batch_id=batch.pk, player_id=player_id)
+                    for batch, (_, _, ids) in zip(batches, planned, strict=True)
+                    for player_id in ids
+                ]
+            )
+            for key in {STATS_KEY_FOR_DEVICE_TYPE.get(row[1]) for row in rows} - {None}:
+                PlatformStats.objects.get_or_create(notification=notification, platform=key)
+            notification.fanout_cursor = rows[-1][0]
+            notification.recipients += len(rows)
+            notification.remaining += len(rows)
+            notification.save()
+            due_now = [b for b in batches if b.enqueued_at is not None]
+            transaction.on_commit(lambda due_now=due_now, now=now: _enqueue_batches(due_now, now))
+
+
+def complete_if_done(notification_id) -> bool:
+    return bool(
+        Notification.objects.filter(
+            pk=notification_id, fanout_done=True, remaining=0, completed_at__isnull=True, canceled=False
+        ).update(status=Notification.Status.COMPLETED, completed_at=timezone.now())
+    )
+
+
+def notification_enqueue(notification: Notification) -> None:
+    """Start delivery of an accepted notification once its transaction commits."""
+    from notifications.tasks import fan_out_task
+
+    if notification.status == Notification.Status.QUEUED:
+        fan_out_task.delay_on_commit(str(notification.pk))
+
+
+def dispatch_due(*, now: datetime | None = None) -> dict[str, int]:
+    """The periodic safety net and scheduler. Each step claims rows with SKIP LOCKED:
+
+    1. scheduled notifications whose ``send_after`` has come -> queued, fan-out enqueued;
+    2. pending batches that are due and were never enqueued, or whose message was lost;
+    3. sending batches whose lease expired (worker killed) -> pending again, re-enqueued;
+    4. fan-outs that stopped making progress (worker killed, broker flushed) -> re-enqueued.
+    """
+    from notifications.tasks import fan_out_task
+
+    now = now or timezone.now()
+    counts = {}
+    with transaction.atomic():
+        due = list(
+            Notification.objects.select_for_update(skip_locked=True)
+            .filter(status=Notification.Status.SCHEDULED, send_after__lte=now, canceled=False)
+            .values_list("pk", flat=True)[:500]
+        )
+        Notification.objects.filter(pk__in=due).update(
+            status=Notification.Status.QUEUED, fanout_heartbeat=now
+        )
+        stalled = list(
+            Notification.objects.select_for_update(skip_locked=True)
+            .filter(
+                status__in=[Notification.Status.QUEUED, Notification.Status.SENDING],
+                fanout_done=False,
+                canceled=False,
+            )
+            .filter(
+                Q(fanout_heartbeat__lt=now - REDELIVERY_GRACE)
+                | Q(fanout_heartbeat__isnull=True, queued_at__lt=now - REDELIVERY_GRACE)
+            )
+            .values_list("pk", flat=True)[:500]
+        )
+        Notification.objects.filter(pk__in=stalled).update(fanout_heartbeat=now)
+        for notification_id in [*due, *stalled]:
+            fan_out_task.delay_on_commit(str(notification_id))
+        counts["notifications"] = len(due) + len(stalled)
+
+        expired = list(
+            DeliveryBatch.objects.select_for_update(skip_locked=True)
+            .filter(status=DeliveryBatch.Status.SENDING, lease_expires_at__lt=now)
+            .values_list("pk", flat=True)[:1000]
+        )
+        DeliveryBatch.objects.filter(pk__in=expired).update(
+            status=DeliveryBatch.Status.PENDING, available_at=now
+        )
+        ready = list(
+            DeliveryBatch.objects.select_for_update(skip_locked=True)
+            .filter(status=DeliveryBatch.Status.PENDING, available_at__lte=now)
+            .filter(
+                Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - REDELIVERY_GRACE) | Q(pk__in=expired)
+            )
+            .values_list("pk", flat=True)[:5000]
+        )
+        DeliveryBatch.objects.filter(pk__in=ready).update(enqueued_at=now)
+        batches = list(DeliveryBatch.objects.filter(pk__in=ready).only("pk", "available_at"))
+        for batch in batches:
+            batch.available_at = now
+        transaction.on_commit(lambda: _enqueue_batches(batches, now))
+        counts["batches"] = len(ready)
+        counts["expired_leases"] = len(expired)
+    return counts
+
+
+def notification_create_row(
+    *, notification_id, app, request: NotificationRequest, recipients: int, response: dict, kind: int
+) -> Notification:
+    body = {k: v for k, v in request.body.items() if k != "idempotency_key"}
+    return Notification.objects.create(
+        id=notification_id,
+        app=app,
+        kind=kind,
+        request=body,
+        name=body.get("name"),
+        channel=request.channel,
+        status=Notification.Status.SCHEDULED if request.scheduled else Notification.Status.QUEUED,
+        idempotency_key=request.idempotency_key,
+        response=response,
+        send_after=request.send_after,
+        delayed_option=request.delayed_option,
+        delivery_time_of_day=request.delivery_time_of_day,
+        throttle_rate_per_minute=request.throttle_rate_per_minute,
+        ttl=request.ttl,
+        recipients=recipients,
+        remaining=recipients,
+    )

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from django.db.models import Prefetch, QuerySet
+
+from apps.models import App
+from notifications.models import Notification, PlatformStats
+
+MAX_PAGE_SIZE = 50
+STATS_FIELDS = ("successful", "failed", "errored", "converted", "received")
+
+
+def _unix(value) -> int | None:
+    return int(value.timestamp()) if value is not None else None
+
+
+def notification_output(notification: Notification) -> dict:
+    """NotificationWithMeta: the request echoed (unset fields omitted, since OneSignal's clients
+    type most of them as non-nullable), plus counters, timing and per-platform stats."""
+    data = {k: v for k, v in notification.request.items() if v is not None}
+    data.update(
+        {
+            "id": str(notification.pk),
+            "app_id": str(notification.app_id),
+            "successful": notification.successful,
+            "failed": notification.failed,
+            "errored": notification.errored,
+            "converted": notification.converted,
+            "received": notification.received,
+            "remaining": notification.remaining,
+            "queued_at": _unix(notification.queued_at),
+            "send_after": _unix(notification.send_after),
+            "completed_at": _unix(notification.completed_at),
+            "canceled": notification.canceled,
+            "throttle_rate_per_minute": notification.throttle_rate_per_minute,
+            "delayed_option": notification.delayed_option or "immediate",
+            "platform_delivery_stats": {
+                stats.platform: {field: getattr(stats, field) for field in STATS_FIELDS}
+                for stats in notification.platform_stats.all()
+            },
+        }
+    )
+    return data
+
+
+def _with_stats(queryset: QuerySet[Notification]) -> QuerySet[Notification]:
+    return queryset.prefetch_related(
+        Prefetch("platform_stats", queryset=PlatformStats.objects.order_by("platform"))
+    )
+
+
+def notification_page(
+    *, app: App, limit: int, offset: int, kind: int | None
+) -> tuple[int, list[Notification]]:
+    notifications = Notification.objects.filter(app=app)
+    if kind is not None:
+        notifications = notifications.filter(kind=kind)
+    total = notifications.count()
+    page = list(_with_stats(notifications.order_by("-queued_at", "-pk"))[offset : offset + limit])
+    return total, page
+
+
+def notification_get(*, app: App, notification_id) -> Notification | None:
+    if notification_id is None:
+        return None
+    return _with_stats(Notification.objects.filter(app=app, pk=notification_id)).first()
