@@ -99,6 +99,9 @@ class PlatformStats(models.Model):
             models.UniqueConstraint(fields=["notification", "platform"], name="uniq_platform_stats")
         ]
 
+    def __str__(self) -> str:
+        return f"{self.platform} of {self.notification_id}"
+
 
 class DeliveryBatch(models.Model):
     """A few hundred to a few thousand recipients of one device type, sent by one task.
@@ -129,7 +132,7 @@ class DeliveryBatch(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"batch {self.pk} ({self.size} × device type {self.device_type}, {self.status})"
+        return f"batch {self.pk} ({self.size} x device type {self.device_type}, {self.status})"
 
 
 class Delivery(models.Model):
