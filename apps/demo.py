@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import asdict, dataclass
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db import transaction
@@ -14,6 +18,32 @@ from apps.services import api_key_revoke, app_key_issue, organization_create, us
 
 DEMO_LABEL = "demo"
 DASHBOARD_APP_LABELS = ("apps", "players", "segments", "notifications")
+
+
+DEMO_FCM_PROJECT = "herald-demo"
+
+
+def simulators_configured() -> bool:
+    """True when the FCM base URL points at a local simulator rather than Google."""
+    return "googleapis.com" not in settings.HERALD_FCM_BASE_URL
+
+
+def simulator_service_account() -> str:
+    """A service account of our own whose token_uri is the FCM simulator's OAuth endpoint."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return json.dumps(
+        {
+            "type": "service_account",
+            "project_id": DEMO_FCM_PROJECT,
+            "private_key_id": secrets.token_hex(8),
+            "private_key": pem,
+            "client_email": f"herald@{DEMO_FCM_PROJECT}.iam.gserviceaccount.com",
+            "token_uri": f"{settings.HERALD_FCM_BASE_URL}/token",
+        }
+    )
 
 
 @dataclass
@@ -59,6 +89,9 @@ def bootstrap_demo(*, org_name: str = "demo") -> DemoCredentials:
             apns_env=App.ApnsEnv.SANDBOX,
             apns_bundle_id="com.example.herald.demo",
         )
+    if simulators_configured() and not app.fcm_service_account_json:
+        app.fcm_service_account_json, app.fcm_project_id = simulator_service_account(), DEMO_FCM_PROJECT
+        app.save(update_fields=["fcm_service_account_json", "fcm_project_id"])
     user_key = _rotate_demo_key(UserKey, lambda **kw: user_key_issue(**kw), organization=organization)
     app_key = _rotate_demo_key(AppKey, lambda **kw: app_key_issue(**kw), app=app)
     return DemoCredentials(

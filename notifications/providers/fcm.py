@@ -51,6 +51,8 @@ _clients: dict[str, Http2Client] = {}
 def _http_session() -> requests.Session:
     session = requests.Session()
     if settings.HERALD_GATEWAY_CA_FILE:
+        # requests lets REQUESTS_CA_BUNDLE in the environment override session.verify.
+        session.trust_env = False
         session.verify = settings.HERALD_GATEWAY_CA_FILE
     return session
 
