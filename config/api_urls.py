@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from apps.api.views import AppDetailView, AppListCreateView
 from core.api.routing import api_path
-from notifications.api.views import NotificationCollectionView, NotificationDetailView, NotificationReceivedView
+from notifications.api.outcome_views import AppOutcomesView, OutcomeMeasureSourcesView, OutcomeMeasureView
+from notifications.api.views import (
+    NotificationCollectionView,
+    NotificationDetailView,
+    NotificationReceivedView,
+)
 from players.api.views import (
     CsvExportView,
     ExternalUserTagsView,
@@ -14,17 +19,26 @@ from players.api.views import (
     PlayerPurchaseView,
     PlayerSessionView,
 )
+from segments.api.views import SegmentCollectionView, SegmentDetailView
 
 urlpatterns = [
     *api_path("notifications", NotificationCollectionView.as_view(), "notifications"),
     *api_path("notifications/<str:notification_id>", NotificationDetailView.as_view(), "notification-detail"),
-    *api_path("notifications/<str:notification_id>/report_received", NotificationReceivedView.as_view(),
-              "notification-report-received"),
+    *api_path(
+        "notifications/<str:notification_id>/report_received",
+        NotificationReceivedView.as_view(),
+        "notification-report-received",
+    ),
     *api_path("apps", AppListCreateView.as_view(), "apps"),
     *api_path("apps/<str:app_id>", AppDetailView.as_view(), "app-detail"),
     *api_path(
         "apps/<str:app_id>/users/<str:external_user_id>", ExternalUserTagsView.as_view(), "external-user-tags"
     ),
+    *api_path("apps/<str:app_id>/outcomes", AppOutcomesView.as_view(), "app-outcomes"),
+    *api_path("outcomes/measure", OutcomeMeasureView.as_view(), "outcomes-measure"),
+    *api_path("outcomes/measure_sources", OutcomeMeasureSourcesView.as_view(), "outcomes-measure-sources"),
+    *api_path("apps/<str:app_id>/segments", SegmentCollectionView.as_view(), "segments"),
+    *api_path("apps/<str:app_id>/segments/<str:segment_id>", SegmentDetailView.as_view(), "segment-detail"),
     *api_path("players", PlayerCollectionView.as_view(), "players"),
     *api_path("players/csv_export", CsvExportView.as_view(), "players-csv-export"),
     *api_path("players/<str:player_id>", PlayerDetailView.as_view(), "player-detail"),

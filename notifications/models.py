@@ -163,3 +163,34 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.player_id} ← {self.notification_id} ({self.get_status_display()})"
+
+
+class OutcomeEvent(models.Model):
+    """One outcome an SDK reported (``/outcomes/measure*``) or a built-in one Herald records
+    (``os__session_duration`` on every on_focus). Read back by ``GET /apps/{id}/outcomes``.
+
+    Clicks (``os__click``) are not stored here: they are ``Delivery.opened_at``.
+    """
+
+    class Attribution(models.TextChoices):
+        DIRECT = "direct", "Direct"
+        INFLUENCED = "influenced", "Influenced"
+        UNATTRIBUTED = "unattributed", "Unattributed"
+
+    id = models.BigAutoField(primary_key=True)
+    app = models.ForeignKey("apps.App", on_delete=models.CASCADE, related_name="outcome_events")
+    name = models.CharField(max_length=128)
+    weight = models.DecimalField(max_digits=20, decimal_places=6, default=0)
+    device_type = models.PositiveSmallIntegerField()
+    attribution = models.CharField(max_length=12, choices=Attribution.choices)
+    notification_ids = models.JSONField(default=list, blank=True)
+    player = models.ForeignKey(
+        "players.Player", on_delete=models.SET_NULL, null=True, blank=True, related_name="outcome_events"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["app", "name", "created_at"], name="outcome_app_name_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.attribution}, {self.weight})"

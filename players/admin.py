@@ -49,7 +49,6 @@ class PlayerAdmin(OrganizationScopedAdmin):
     show_full_result_count = False
     inlines = [PurchaseInline]
     readonly_fields = ["id", "created_at"]
-    raw_id_fields = ["app"]
 
     @admin.display(description="identifier")
     def identifier_short(self, player):

@@ -110,6 +110,15 @@ class Player(models.Model):
             models.Index(F("app"), Upper("country"), name="player_app_country_idx"),
             # The location filter's bounding box (lat range, long checked from the index).
             models.Index(fields=["app", "lat", "long"], name="player_app_lat_long_idx"),
+            # Subscribed players in id order: "Subscribed Users" counts and recipient paging.
+            # The condition must stay exactly PlayerQuerySet.subscribed() (and segments.selectors
+            # SUBSCRIBED) for the planner to match it.
+            models.Index(
+                fields=["app", "id"],
+                condition=Q(notification_types__gt=0, invalid_identifier=False)
+                & ~(Q(identifier__isnull=True) | Q(identifier="")),
+                name="player_app_subscribed_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -5,10 +5,11 @@ import uuid
 from django.db.models import QuerySet
 
 from apps.models import App
-from core.api.errors import ApiError
 from players.models import Player
+from segments.selectors import segment_players as named_segment_players
 
 MAX_PAGE_SIZE = 300
+TOTAL_SUBSCRIPTIONS = "Total Subscriptions"
 
 
 def player_page(*, app: App, limit: int, offset: int) -> tuple[int, list[Player]]:
@@ -25,10 +26,12 @@ def player_get(*, app: App, player_id: uuid.UUID | None) -> Player | None:
 
 
 def segment_players(*, app: App, segment_name: str | None) -> QuerySet[Player]:
-    """Players of a built-in segment. Custom segments arrive with the segments app."""
-    players = Player.objects.filter(app=app)
-    if segment_name in (None, "", "All", "Total Subscriptions"):
-        return players
-    if segment_name == "Subscribed Users":
-        return players.subscribed()
-    raise ApiError.bad_request(f'Segment "{segment_name}" does not exist'[:300])
+    """The players of a segment, for the CSV export: no name means every player of the app.
+
+    Named segments (built-in or custom) resolve in segments.selectors; an unknown name is 400
+    ``Segment "<name>" does not exist``. "Total Subscriptions" (OneSignal's newer name for every
+    subscription, subscribed or not) is kept as the export's other name for "no segment".
+    """
+    if segment_name in (None, "", TOTAL_SUBSCRIPTIONS):
+        return Player.objects.filter(app=app)
+    return named_segment_players(app=app, name=segment_name)

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from apps.models import App
 from core.api.errors import NO_USER_WITH_ID, ApiError
+from notifications.outcomes import SESSION_DURATION, attribution_for, outcome_record
 from players.models import DeviceType, Player, Purchase
 from players.validation import (
     check_device_type,
@@ -230,12 +231,33 @@ def player_on_purchase(
     return player
 
 
-def player_on_focus(*, app: App, player_id: uuid.UUID | None, active_time: int) -> None:
-    """Time in the foreground: adds to playtime without counting a session."""
-    if player_id is None or not Player.objects.filter(app=app, pk=player_id).update(
+@transaction.atomic
+def player_on_focus(
+    *,
+    app: App,
+    player_id: uuid.UUID | None,
+    active_time: int,
+    direct: bool | None = None,
+    notification_ids: list | None = None,
+) -> None:
+    """Time in the foreground: adds to playtime without counting a session, and records the
+    built-in ``os__session_duration`` outcome (weight = active_time; attributed from ``direct``:
+    absent unattributed, true direct, false influenced, as on /outcomes/measure)."""
+    players = Player.objects.filter(app=app, pk=player_id)
+    device_type = players.values_list("device_type", flat=True).first() if player_id else None
+    if device_type is None or not players.update(
         playtime=F("playtime") + active_time, last_active=timezone.now()
     ):
         raise ApiError.bad_request(NO_USER_WITH_ID)
+    outcome_record(
+        app=app,
+        name=SESSION_DURATION,
+        device_type=device_type,
+        weight=active_time,
+        attribution=attribution_for(direct),
+        notification_ids=notification_ids or [],
+        player_id=player_id,
+    )
 
 
 @transaction.atomic

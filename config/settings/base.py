@@ -173,7 +173,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Redis redelivers unacked messages after visibility_timeout; the SQLite transport takes no options.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600} if CELERY_BROKER_URL.startswith("redis") else {}
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {"visibility_timeout": 3600} if CELERY_BROKER_URL.startswith("redis") else {}
+)
 CELERY_BEAT_SCHEDULE = {
     "players.expire_csv_exports": {"task": "players.expire_csv_exports", "schedule": 3600.0},
     # Releases scheduled notifications and due batches, and re-queues expired leases.

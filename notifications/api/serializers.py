@@ -93,3 +93,52 @@ class DeviceEventInputSerializer(serializers.Serializer):
     player_id = serializers.UUIDField()
     opened = serializers.BooleanField(required=False)
     device_type = serializers.IntegerField(required=False)
+
+
+# --- Outcomes (onesignal-api.md §3.5). Requests are checked by notifications.outcomes, for clear
+# messages that name the field; these shapes are for the docs.
+
+
+class OutcomeMeasureInputSerializer(serializers.Serializer):
+    app_id = serializers.UUIDField()
+    device_type = serializers.IntegerField(min_value=0, max_value=14)
+    id = serializers.CharField(max_length=128, help_text="The outcome name")
+    weight = serializers.FloatField(required=False, help_text="Summed by <name>.sum; 0 when absent")
+    timestamp = serializers.IntegerField(required=False, help_text="Unix seconds; now when absent")
+    direct = serializers.BooleanField(
+        required=False, help_text="Absent: unattributed; true: direct; false: influenced"
+    )
+    notification_ids = serializers.ListField(child=serializers.UUIDField(), required=False, max_length=100)
+
+
+class OutcomeSourceSerializer(serializers.Serializer):
+    notification_ids = serializers.ListField(child=serializers.UUIDField(), required=False, max_length=100)
+    in_app_message_ids = serializers.ListField(child=serializers.CharField(), required=False, max_length=100)
+
+
+class OutcomeSourcesSerializer(serializers.Serializer):
+    direct = OutcomeSourceSerializer(required=False)
+    indirect = OutcomeSourceSerializer(required=False)
+
+
+class OutcomeMeasureSourcesInputSerializer(serializers.Serializer):
+    app_id = serializers.UUIDField()
+    device_type = serializers.IntegerField(min_value=0, max_value=14)
+    id = serializers.CharField(max_length=128, help_text="The outcome name")
+    weight = serializers.FloatField(required=False, help_text="Summed by <name>.sum; 0 when absent")
+    timestamp = serializers.IntegerField(required=False, help_text="Unix seconds; now when absent")
+    sources = OutcomeSourcesSerializer(
+        required=False,
+        help_text="Direct when direct.notification_ids is non-empty, else influenced when "
+        "indirect.notification_ids is, else unattributed",
+    )
+
+
+class OutcomeDataSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="The outcome name")
+    value = serializers.FloatField(help_text="The count, or the summed weight (an integer when whole)")
+    aggregation = serializers.ChoiceField(["count", "sum"])
+
+
+class OutcomesOutputSerializer(serializers.Serializer):
+    outcomes = OutcomeDataSerializer(many=True)

@@ -84,6 +84,12 @@ class FocusInputSerializer(serializers.Serializer):
     active_time = serializers.IntegerField(min_value=0, max_value=86400 * 7)
     device_type = serializers.JSONField(required=False)
     net_type = serializers.IntegerField(required=False, allow_null=True)
+    # The attributed variant: the session counts as os__session_duration, direct (true) or
+    # influenced (false) by these notifications; absent means unattributed.
+    direct = serializers.BooleanField(required=False, allow_null=True)
+    notification_ids = serializers.ListField(
+        child=serializers.UUIDField(), required=False, allow_null=True, max_length=100
+    )
 
 
 class TagsInputSerializer(serializers.Serializer):

@@ -211,7 +211,13 @@ class PlayerFocusView(DeviceView):
     )
     def post(self, request, player_id: str):
         data = validated(FocusInputSerializer, self.body)
-        player_on_focus(app=self.app, player_id=parse_uuid(player_id), active_time=data["active_time"])
+        player_on_focus(
+            app=self.app,
+            player_id=parse_uuid(player_id),
+            active_time=data["active_time"],
+            direct=data.get("direct"),
+            notification_ids=data.get("notification_ids"),
+        )
         return Response({"success": True})
 
     @extend_schema(exclude=True)  # older community clients use PUT; documented once, as POST

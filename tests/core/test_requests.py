@@ -89,19 +89,19 @@ def test_oversized_bodies_are_413(api, own):
     assert not Player.objects.exists()
 
 
-@override_settings(HERALD_RATE_LIMITS={"players_write": "3/m", "apps": "2/h"})
+@override_settings(HERALD_RATE_LIMITS={"players_write": "3/h", "apps": "2/h"})
 def test_rate_limits_answer_429_with_retry_after(api, own, outsider):
     body = {"app_id": str(own.app.id), "device_type": 1}
     statuses = [api.post("/players", body).status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
     limited = api.post("/players", body)
     assert limited.json() == {"errors": ["API rate limit exceeded."], "limit": "players_write"}
-    assert 1 <= int(limited["Retry-After"]) <= 60
+    assert 1 <= int(limited["Retry-After"]) <= 3600
     assert Player.objects.filter(app=own.app).count() == 3
     # Another app has its own bucket.
     assert api.post("/players", {"app_id": str(outsider.app.id), "device_type": 1}).status_code == 200
     assert [api.get("/apps", key=own.user_key).status_code for _ in range(3)] == [200, 200, 429]
-    assert int(api.get("/apps", key=own.user_key)["Retry-After"]) > 60
+    assert 1 <= int(api.get("/apps", key=own.user_key)["Retry-After"]) <= 3600
 
 
 def test_schema_and_swagger_are_served(api_root):
