@@ -18,6 +18,13 @@ class OrganizationScopedAdmin(admin.ModelAdmin):
             return queryset
         return queryset.filter(**{f"{self.organization_path}__members": request.user}).distinct()
 
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        # Choosing an app or organization must not list (or accept) another tenant's.
+        if not request.user.is_superuser and db_field.related_model in (App, Organization):
+            path = "members" if db_field.related_model is Organization else "organization__members"
+            kwargs["queryset"] = db_field.related_model.objects.filter(**{path: request.user}).distinct()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
 
 class MembershipInline(admin.TabularInline):
     model = Membership

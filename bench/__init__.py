@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m bench <name> [options]``; each prints one JSON object as its last line."""
