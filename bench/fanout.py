@@ -137,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
         env = {
             "DJANGO_SETTINGS_MODULE": "config.settings.local",
             "DJANGO_DEBUG": "false",
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
             "DATABASE_URL": database_url,
             "REDIS_URL": args.redis_url,
             "HERALD_VAR_DIR": str(work / "var"),
@@ -271,7 +272,7 @@ def _control(sim, path: str, body: dict | None = None) -> dict:
 
     request = urllib.request.Request(
         sim.control_url + path,
-        data=json.dumps(body).encode() if body else None,
+        data=json.dumps(body).encode() if body is not None else None,
         headers={"content-type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=10) as response:

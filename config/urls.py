@@ -20,5 +20,7 @@ urlpatterns = [
     re_path(r"^.*$", api_not_found),
 ]
 
+handler400 = "core.views.api_bad_request"
+handler403 = "core.views.api_forbidden"
 handler404 = "core.views.api_not_found"
 handler500 = "core.views.api_server_error"
