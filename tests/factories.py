@@ -40,3 +40,24 @@ class PlayerFactory(factory.django.DjangoModelFactory):
     identifier = factory.LazyFunction(fcm_token)
     language = "en"
     timezone = 0
+
+
+# --- segments (added with the segments app) ---
+
+
+class PurchaseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "players.Purchase"
+
+    player = factory.SubFactory(PlayerFactory)
+    sku = "com.example.coins"
+    amount = 0.99
+
+
+class SegmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "segments.Segment"
+
+    app = factory.SubFactory(AppFactory)
+    name = factory.Sequence(lambda n: f"segment-{n}")
+    filters = factory.LazyFunction(lambda: [{"field": "session_count", "relation": ">", "value": "1"}])

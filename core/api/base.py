@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 import orjson
 from django.utils import timezone
+from rest_framework.parsers import JSONParser
 from rest_framework.views import APIView
 
 from apps.models import App, AppKey, UserKey
@@ -69,6 +70,9 @@ class OneSignalView(APIView):
 
     rate_limit_bucket: ClassVar[str | None] = None
     content_negotiation_class = AlwaysJson
+    # Declared so the API docs show JSON request bodies; bodies are read by ``body``, never by
+    # DRF's ``request.data``, so this parser never runs.
+    parser_classes = [JSONParser]
     _final_methods: ClassVar[tuple[str, ...]] = ("initial", "resolve_tenant", "get_authenticators")
 
     def __init_subclass__(cls, **kwargs):
