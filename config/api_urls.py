@@ -8,6 +8,8 @@ from notifications.api.outcome_views import AppOutcomesView, OutcomeMeasureSourc
 from notifications.api.views import (
     NotificationCollectionView,
     NotificationDetailView,
+    NotificationExportEventsView,
+    NotificationHistoryView,
     NotificationReceivedView,
 )
 from players.api.views import (
@@ -22,6 +24,16 @@ from players.api.views import (
 from segments.api.views import SegmentCollectionView, SegmentDetailView
 
 urlpatterns = [
+    *api_path(
+        "notifications/<str:notification_id>/history",
+        NotificationHistoryView.as_view(),
+        "notification-history",
+    ),
+    *api_path(
+        "notifications/<str:notification_id>/export_events",
+        NotificationExportEventsView.as_view(),
+        "notification-export-events",
+    ),
     *api_path("notifications", NotificationCollectionView.as_view(), "notifications"),
     *api_path("notifications/<str:notification_id>", NotificationDetailView.as_view(), "notification-detail"),
     *api_path(

@@ -77,7 +77,7 @@ def notification_create(
     return response, False
 
 
-def _notification(app: App, notification_id: str, *, lock: bool = False) -> Notification:
+def notification_or_404(app: App, notification_id: str, *, lock: bool = False) -> Notification:
     pk = parse_uuid(notification_id)
     queryset = Notification.objects.filter(app=app, pk=pk) if pk else Notification.objects.none()
     notification = (queryset.select_for_update() if lock else queryset).first()
@@ -89,7 +89,7 @@ def _notification(app: App, notification_id: str, *, lock: bool = False) -> Noti
 @transaction.atomic
 def notification_cancel(*, app: App, notification_id: str) -> None:
     """Stop a scheduled or in-progress notification: batches not yet claimed are never sent."""
-    notification = _notification(app, notification_id, lock=True)
+    notification = notification_or_404(app, notification_id, lock=True)
     if notification.canceled:
         return
     if notification.status == Notification.Status.COMPLETED:
@@ -105,7 +105,7 @@ def notification_cancel(*, app: App, notification_id: str) -> None:
 
 
 def _count_event(app: App, notification_id: str, player_id: str | None, field: str, counter: str) -> None:
-    notification = _notification(app, notification_id)
+    notification = notification_or_404(app, notification_id)
     player_uuid = parse_uuid(player_id) if player_id else None
     if player_uuid is None:
         raise ApiError.bad_request("player_id must be the id of a player this notification was sent to")

@@ -10,7 +10,9 @@ from core.api.base import parse_uuid
 from players.exports import export_path
 from players.models import CsvExport
 
-_FILE_NAME = re.compile(r"^users_(?P<token>[0-9a-f]{32})_\d{4}-\d{2}-\d{2}\.csv\.gz$")
+_FILE_NAME = re.compile(
+    r"^(users|history_sent|history_clicked|events)_(?P<token>[0-9a-f]{32})_\d{4}-\d{2}-\d{2}\.csv\.gz$"
+)
 
 
 def csv_export_download(request, app_id: str, file_name: str):

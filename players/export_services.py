@@ -1,4 +1,5 @@
-"""CSV export lifecycle: start (one at a time per app), run (idempotent), expire."""
+"""Export lifecycle, for the players CSV and the notification history and event exports:
+start (one running export per app and family), run (idempotent), expire."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -35,20 +37,46 @@ def _parse_last_active_since(value: Any) -> datetime | None:
         raise ApiError.bad_request("last_active_since must be unix seconds, as a string") from exc
 
 
-def _active_exports(app: App):
+PLAYER_KINDS = [CsvExport.Kind.PLAYERS]
+NOTIFICATION_KINDS = [CsvExport.Kind.SENT, CsvExport.Kind.CLICKED, CsvExport.Kind.EVENTS]
+
+
+def _active_exports(app: App, kinds: list[str]):
     lease_start = timezone.now() - timedelta(seconds=settings.HERALD_CSV_EXPORT_LEASE_SECONDS)
-    return CsvExport.objects.filter(app=app).filter(
+    return CsvExport.objects.filter(app=app, kind__in=kinds).filter(
         Q(status=CsvExport.Status.PENDING, created_at__gte=lease_start)
         | Q(status=CsvExport.Status.RUNNING, started_at__gte=lease_start)
     )
 
 
 @transaction.atomic
-def csv_export_start(
-    *, app: App, extra_fields: list[str], last_active_since: Any, segment_name: str | None
-) -> CsvExport:
+def export_start(*, app: App, kind: str, url_base: str, **fields: Any) -> CsvExport:
+    """Create an export and enqueue it after commit; 400 while another of its family runs."""
     from players.tasks import csv_export_task
 
+    # Serialise concurrent starts for this app on its row, then check for a running export.
+    App.objects.select_for_update().filter(pk=app.pk).first()
+    family = PLAYER_KINDS if kind == CsvExport.Kind.PLAYERS else NOTIFICATION_KINDS
+    if _active_exports(app, family).exists():
+        raise ApiError.bad_request(CONCURRENT_EXPORT)
+    now = timezone.now()
+    export = CsvExport(
+        app=app,
+        kind=kind,
+        token=uuid.uuid4().hex,
+        created_at=now,
+        expires_at=now + timedelta(seconds=settings.HERALD_CSV_EXPORT_TTL_SECONDS),
+        **fields,
+    )
+    export.url = f"{url_base}/{export.relative_path}"
+    export.save(force_insert=True)
+    csv_export_task.delay_on_commit(str(export.id))
+    return export
+
+
+def csv_export_start(
+    *, app: App, url_base: str, extra_fields: list[str], last_active_since: Any, segment_name: str | None
+) -> CsvExport:
     unknown = [field for field in extra_fields if field not in EXTRA_COLUMNS]
     if unknown:
         raise ApiError.bad_request(
@@ -56,22 +84,22 @@ def csv_export_start(
         )
     since = _parse_last_active_since(last_active_since)
     segment_players(app=app, segment_name=segment_name)  # refuse an unknown segment now, not later
-    # Serialise concurrent starts for this app on its row, then check for a running export.
-    App.objects.select_for_update().filter(pk=app.pk).first()
-    if _active_exports(app).exists():
-        raise ApiError.bad_request(CONCURRENT_EXPORT)
-    now = timezone.now()
-    export = CsvExport.objects.create(
+    return export_start(
         app=app,
-        token=uuid.uuid4().hex,
+        kind=CsvExport.Kind.PLAYERS,
+        url_base=url_base,
         extra_fields=list(dict.fromkeys(extra_fields)),
         last_active_since=since,
         segment_name=segment_name or None,
-        created_at=now,
-        expires_at=now + timedelta(seconds=settings.HERALD_CSV_EXPORT_TTL_SECONDS),
     )
-    csv_export_task.delay_on_commit(str(export.id))
-    return export
+
+
+def _writer(kind: str):
+    if kind == CsvExport.Kind.PLAYERS:
+        return write_export
+    from notifications.history import write_notification_export
+
+    return write_notification_export
 
 
 def csv_export_run(*, export_id: str) -> None:
@@ -89,12 +117,12 @@ def csv_export_run(*, export_id: str) -> None:
     )
     if claimed != 1:
         return
-    export = CsvExport.objects.select_related("app").get(pk=export_id)
+    export = CsvExport.objects.select_related("app", "notification").get(pk=export_id)
     # Finish only our own claim: an export expired meanwhile, or re-claimed after our lease ran
     # out, must not be flipped back by this run.
     ours = CsvExport.objects.filter(pk=export_id, status=CsvExport.Status.RUNNING, started_at=now)
     try:
-        rows = write_export(export)
+        rows = _writer(export.kind)(export)
     except Exception as exc:
         logger.exception("CSV export %s failed", export_id)
         ours.update(status=CsvExport.Status.FAILED, error=str(exc)[:1000], finished_at=timezone.now())
@@ -102,6 +130,14 @@ def csv_export_run(*, export_id: str) -> None:
     finished = ours.update(status=CsvExport.Status.READY, row_count=rows, finished_at=timezone.now())
     if not finished and CsvExport.objects.filter(pk=export_id, status=CsvExport.Status.EXPIRED).exists():
         remove_export_file(export)
+    elif finished and export.email:
+        send_mail(
+            subject="Your Herald export is ready",
+            message=f"Download it within 3 days: {export.url}",
+            from_email=None,
+            recipient_list=[export.email],
+            fail_silently=True,
+        )
 
 
 def csv_exports_expire() -> int:

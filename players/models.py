@@ -156,8 +156,21 @@ class CsvExport(models.Model):
         FAILED = "failed", "Failed"
         EXPIRED = "expired", "Expired"
 
+    class Kind(models.TextChoices):
+        PLAYERS = "players", "Players (csv_export)"
+        SENT = "sent", "Notification history: sent"
+        CLICKED = "clicked", "Notification history: clicked"
+        EVENTS = "events", "Notification events (export_events)"
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     app = models.ForeignKey("apps.App", on_delete=models.CASCADE, related_name="csv_exports")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.PLAYERS)
+    notification = models.ForeignKey(
+        "notifications.Notification", on_delete=models.CASCADE, null=True, blank=True, related_name="exports"
+    )
+    # Where to mail the link when ready (notification history's ``email``), and the link itself.
+    email = models.EmailField(null=True, blank=True)
+    url = models.URLField(max_length=500, blank=True, default="")
     # The unguessable part of the download URL (a v4 UUID's hex).
     token = models.CharField(max_length=32, unique=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
@@ -177,9 +190,16 @@ class CsvExport(models.Model):
     def __str__(self) -> str:
         return self.file_name
 
+    FILE_PREFIXES = {
+        "players": "users",
+        "sent": "history_sent",
+        "clicked": "history_clicked",
+        "events": "events",
+    }
+
     @property
     def file_name(self) -> str:
-        return f"users_{self.token}_{self.created_at:%Y-%m-%d}.csv.gz"
+        return f"{self.FILE_PREFIXES[self.kind]}_{self.token}_{self.created_at:%Y-%m-%d}.csv.gz"
 
     @property
     def relative_path(self) -> str:

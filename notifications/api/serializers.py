@@ -142,3 +142,14 @@ class OutcomeDataSerializer(serializers.Serializer):
 
 class OutcomesOutputSerializer(serializers.Serializer):
     outcomes = OutcomeDataSerializer(many=True)
+
+
+class HistoryInputSerializer(serializers.Serializer):
+    app_id = serializers.UUIDField()
+    events = serializers.ChoiceField(["sent", "clicked"])
+    email = serializers.EmailField(required=False)
+
+
+class HistoryOutputSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    destination_url = serializers.URLField(help_text="403 until the CSV is ready")

@@ -9,10 +9,13 @@ from core.api.schema_docs import ERROR_RESPONSES, SuccessSerializer
 from notifications.api.serializers import (
     CreateNotificationOutputSerializer,
     DeviceEventInputSerializer,
+    HistoryInputSerializer,
+    HistoryOutputSerializer,
     NotificationInputSerializer,
     NotificationOutputSerializer,
     NotificationPageSerializer,
 )
+from notifications.history import notification_events_export_start, notification_history_start
 from notifications.selectors import MAX_PAGE_SIZE, notification_get, notification_output, notification_page
 from notifications.services import (
     NOT_FOUND,
@@ -21,7 +24,8 @@ from notifications.services import (
     notification_report_received,
     notification_track_open,
 )
-from players.api.views import APP_ID_QUERY, query_int
+from players.api.serializers import CsvExportOutputSerializer
+from players.api.views import APP_ID_QUERY, export_url_base, query_int
 
 APP_KEY = [{"app_key": []}]
 DEVICE = [{"app_key": []}, {}]
@@ -141,3 +145,41 @@ class NotificationReceivedView(DeviceView):
             app=self.app, notification_id=notification_id, player_id=self.body.get("player_id")
         )
         return Response({"success": True})
+
+
+class NotificationHistoryView(AppKeyView):
+    rate_limit_bucket = "exports"
+
+    @extend_schema(
+        operation_id="get_notification_history",
+        summary="Notification history CSV",
+        auth=APP_KEY,
+        request=HistoryInputSerializer,
+        responses={200: HistoryOutputSerializer, **ERROR_RESPONSES},
+    )
+    def post(self, request, notification_id: str):
+        export = notification_history_start(
+            app=self.app,
+            notification_id=notification_id,
+            events=self.body.get("events"),
+            email=self.body.get("email"),
+            url_base=export_url_base(request),
+        )
+        return Response({"success": True, "destination_url": export.url})
+
+
+class NotificationExportEventsView(AppKeyView):
+    rate_limit_bucket = "exports"
+
+    @extend_schema(
+        operation_id="export_events",
+        summary="Export a notification's events",
+        auth=APP_KEY,
+        parameters=[APP_ID_QUERY],
+        responses={200: CsvExportOutputSerializer, **ERROR_RESPONSES},
+    )
+    def post(self, request, notification_id: str):
+        export = notification_events_export_start(
+            app=self.app, notification_id=notification_id, url_base=export_url_base(request)
+        )
+        return Response({"csv_file_url": export.url})

@@ -44,6 +44,10 @@ def validated(serializer_class, body: dict) -> dict:
     return dict(serializer.validated_data)
 
 
+def export_url_base(request) -> str:
+    return settings.HERALD_PUBLIC_URL or request.build_absolute_uri("/").rstrip("/")
+
+
 def query_int(request, name: str, default: int) -> int:
     raw = request.query_params.get(name)
     if raw in (None, ""):
@@ -256,10 +260,9 @@ class CsvExportView(AppKeyView):
         data = validated(CsvExportInputSerializer, self.body)
         export = csv_export_start(
             app=self.app,
+            url_base=export_url_base(request),
             extra_fields=data.get("extra_fields", []),
             last_active_since=data.get("last_active_since"),
             segment_name=data.get("segment_name"),
         )
-        path = f"/{export.relative_path}"
-        base = settings.HERALD_PUBLIC_URL or request.build_absolute_uri("/").rstrip("/")
-        return Response({"csv_file_url": base + path})
+        return Response({"csv_file_url": export.url})
