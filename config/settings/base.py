@@ -138,6 +138,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/",
     "PREPROCESSING_HOOKS": ["core.api.schema.only_root_api_paths"],
+    "ENUM_NAME_OVERRIDES": {"ChannelEnum": ["push", "email", "sms"]},
     "APPEND_COMPONENTS": {
         "securitySchemes": {
             "user_key": {

@@ -173,6 +173,7 @@ class NotificationExportEventsView(AppKeyView):
 
     @extend_schema(
         operation_id="export_events",
+        request=None,
         summary="Export a notification's events",
         auth=APP_KEY,
         parameters=[APP_ID_QUERY],

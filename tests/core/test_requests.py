@@ -115,3 +115,11 @@ def test_schema_and_swagger_are_served(api_root):
     player = document["components"]["schemas"]["PlayerOutput"]["properties"]
     assert {"id", "identifier", "tags", "session_count", "invalid_identifier"} <= set(player)
     assert api_root.client.get("/api/docs/").status_code == 200
+
+
+def test_the_openapi_schema_is_valid_and_warning_free(tmp_path):
+    from django.core.management import call_command
+
+    target = tmp_path / "schema.yaml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(target))
+    assert "operationId: create_notification" in target.read_text()
