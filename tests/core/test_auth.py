@@ -76,3 +76,14 @@ def test_a_key_sent_to_a_device_endpoint_is_validated(api, own):
     body = {"app_id": str(own.app.id), "device_type": 1, "identifier": "t"}
     assert api.post("/players", body, key="bogus").status_code == 400
     assert api.post("/players", body, key=own.app_key).status_code == 200
+
+
+def test_no_key_plaintext_is_in_any_raw_row(own):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in ("apps_appkey", "apps_userkey"):
+            cursor.execute(f"SELECT * FROM {table}")  # noqa: S608 (fixed table names)
+            dumped = repr(cursor.fetchall())
+            assert own.app_key not in dumped and own.user_key not in dumped
+            assert own.app_key[12:] not in dumped and own.user_key[12:] not in dumped
