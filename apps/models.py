@@ -87,6 +87,15 @@ class App(models.Model):
     vapid_public_key = models.CharField(max_length=200, null=True, blank=True)
     vapid_subject = models.CharField(max_length=500, null=True, blank=True)
 
+    # Email (SMTP), the HTTP SMS gateway (MobileFirst smsConf shape) and WNS.
+    smtp_host = models.CharField(max_length=255, null=True, blank=True)
+    smtp_port = models.PositiveIntegerField(null=True, blank=True)
+    smtp_username = models.CharField(max_length=255, null=True, blank=True)
+    smtp_use_tls = models.BooleanField(default=False)
+    email_from_address = models.EmailField(null=True, blank=True)
+    email_from_name = models.CharField(max_length=200, null=True, blank=True)
+    wns_package_sid = models.CharField(max_length=255, null=True, blank=True)
+
     # Secrets: encrypted at rest, write-only through the API, never echoed back.
     gcm_key = EncryptedTextField(null=True, blank=True)
     chrome_key = EncryptedTextField(null=True, blank=True)
@@ -97,6 +106,11 @@ class App(models.Model):
     safari_apns_p12_password = EncryptedTextField(null=True, blank=True)
     fcm_service_account_json = EncryptedTextField(null=True, blank=True)
     vapid_private_key = EncryptedTextField(null=True, blank=True)
+    smtp_password = EncryptedTextField(null=True, blank=True)
+    # {"host", "port", "programName", "name", "parameters": [{"name", "value"}], ...}: parameters may
+    # carry the gateway's API key, so the whole configuration is a secret.
+    sms_gateway_json = EncryptedTextField(null=True, blank=True)
+    wns_client_secret = EncryptedTextField(null=True, blank=True)
 
     SECRET_FIELDS = (
         "gcm_key",
@@ -108,6 +122,9 @@ class App(models.Model):
         "safari_apns_p12_password",
         "fcm_service_account_json",
         "vapid_private_key",
+        "smtp_password",
+        "sms_gateway_json",
+        "wns_client_secret",
     )
 
     class Meta:

@@ -68,6 +68,9 @@ class Player(models.Model):
     badge_count = models.IntegerField(default=0)
     notification_types = models.IntegerField(default=1)
     invalid_identifier = models.BooleanField(default=False)
+    # Why the player stopped being messageable: a provider's permanent error ("Unregistered",
+    # "UNREGISTERED", "bounced", ...) or "unsubscribed" (the email one-click link).
+    unsubscribed_reason = models.CharField(max_length=64, blank=True, default="")
     test_type = models.PositiveSmallIntegerField(null=True, blank=True)
 
     lat = models.FloatField(null=True, blank=True)

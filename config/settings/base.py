@@ -219,6 +219,15 @@ HERALD_FCM_BASE_URL = env.str("HERALD_FCM_BASE_URL", default="https://fcm.google
 # An extra CA bundle to trust for gateways (the simulators' CA); empty: the system bundle.
 HERALD_GATEWAY_CA_FILE = env.str("HERALD_GATEWAY_CA_FILE", default="")
 HERALD_IDEMPOTENCY_DAYS = env_int("HERALD_IDEMPOTENCY_DAYS", 30)
+# Gateway base URLs, overridable so the simulators can stand in for the real services.
+HERALD_APNS_PRODUCTION_URL = env.str("HERALD_APNS_PRODUCTION_URL", default="https://api.push.apple.com").rstrip("/")
+HERALD_APNS_SANDBOX_URL = env.str("HERALD_APNS_SANDBOX_URL", default="https://api.sandbox.push.apple.com").rstrip("/")
+HERALD_WNS_TOKEN_URL = env.str("HERALD_WNS_TOKEN_URL", default="https://login.live.com/accesstoken.srf")
+# Web Push endpoints, webhook URLs and image URLs must resolve to public addresses unless a network
+# is listed here (the simulators run on loopback): comma-separated CIDRs, e.g. 127.0.0.0/8.
+HERALD_ALLOWED_PRIVATE_NETWORKS = env.list("HERALD_ALLOWED_PRIVATE_NETWORKS", default=[])
+# The public base URL of this Herald for links in messages (email unsubscribe); empty: HERALD_PUBLIC_URL.
+HERALD_UNSUBSCRIBE_BASE_URL = env.str("HERALD_UNSUBSCRIBE_BASE_URL", default="")
 
 LOGGING = {
     "version": 1,
