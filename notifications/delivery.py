@@ -164,9 +164,10 @@ def _record(batch: DeliveryBatch, notification: Notification, results: list[Send
         status: sum(len(ids) for (s, _), ids in final.items() if s == status)
         for status in OUTCOME_STATUS.values()
     }
-    invalid_players = [
-        r.player_id for r in results if r.outcome is Outcome.INVALID_RECIPIENT and r.reason != "unsubscribed"
-    ]
+    invalid_players: dict[str, list[UUID]] = defaultdict(list)
+    for result in results:
+        if result.outcome is Outcome.INVALID_RECIPIENT and result.reason != "unsubscribed":
+            invalid_players[result.reason].append(result.player_id)
     delay = _retry_delay(batch, transient) if transient else 0.0
     with transaction.atomic():
         for (status, reason), player_ids in final.items():
@@ -175,9 +176,11 @@ def _record(batch: DeliveryBatch, notification: Notification, results: list[Send
             ).update(
                 status=status, error=reason[:64], sent_at=now if status == Delivery.Status.SENT else None
             )
-        if invalid_players:
-            # Permanent token failures unsubscribe the player: it is never sent to again.
-            Player.objects.filter(pk__in=invalid_players).update(invalid_identifier=True)
+        for reason, player_ids in invalid_players.items():
+            # Permanent token failures unsubscribe the player, with the reason: never sent to again.
+            Player.objects.filter(pk__in=player_ids).update(
+                invalid_identifier=True, notification_types=-2, unsubscribed_reason=reason[:64]
+            )
         done = sum(totals.values())
         if done:
             Notification.objects.filter(pk=notification.pk).update(
