@@ -43,7 +43,7 @@ class PlayerAdmin(OrganizationScopedAdmin):
         "last_active",
         "is_subscribed",
     ]
-    list_filter = ["device_type", SubscribedFilter, "language", "country", "app"]
+    list_filter = ["device_type", SubscribedFilter, "unsubscribed_reason", "language", "country", "app"]
     list_select_related = ["app"]
     search_fields = ["=id", "identifier", "=external_user_id"]
     show_full_result_count = False

@@ -132,7 +132,86 @@ def _test_database_url() -> str:
     return f"postgres://{auth}@{host}:{port}/{quote(db['NAME'], safe='')}"
 
 
-def _stop(process: subprocess.Popen) -> None:
+@pytest.fixture(scope="module")
+def worker_extra_env() -> dict[str, str]:
+    """Environment added to the module's worker; a module overrides this fixture (module scope) to
+    point its worker at a gateway simulator or to tune the pipeline's settings."""
+    return {}
+
+
+def worker_env(media_root: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """A worker's environment: the test database, the test broker and cache, ``media_root``."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": _test_database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "HERALD_MEDIA_ROOT": str(media_root),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        **(extra or {}),
+    }
+    env["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL  # the worker must read the broker the tests write
+    return env
+
+
+def start_worker(
+    log_path: Path,
+    env: dict[str, str],
+    *,
+    app: str = "config",
+    pool: str = "solo",
+    concurrency: int = 1,
+    new_session: bool = False,
+) -> subprocess.Popen:
+    """Start ``celery worker`` and wait for its ready line; the caller stops it (``stop_worker``).
+
+    ``new_session`` makes the worker lead its own process group, so that it and its pool's children
+    can be killed together (``os.killpg``).
+    """
+    node = f"e2e-{uuid.uuid4().hex[:8]}@%h"
+    argv = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        app,
+        "worker",
+        "--pool",
+        pool,
+        "--concurrency",
+        str(concurrency),
+        "--loglevel",
+        "INFO",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        "--hostname",
+        node,
+    ]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            argv,
+            cwd=str(PROJECT_DIR),
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=new_session,
+        )
+    process.log_path = log_path  # type: ignore[attr-defined]
+    deadline = time.monotonic() + WORKER_READY_TIMEOUT_SECONDS
+    while b" ready." not in log_path.read_bytes():
+        if process.poll() is not None:
+            pytest.fail(f"celery worker exited with {process.returncode}:\n{log_path.read_text()}")
+        if time.monotonic() > deadline:
+            stop_worker(process)
+            pytest.fail(
+                f"celery worker not ready after {WORKER_READY_TIMEOUT_SECONDS}s:\n{log_path.read_text()}"
+            )
+        time.sleep(0.2)
+    return process
+
+
+def stop_worker(process: subprocess.Popen) -> None:
     if process.poll() is not None:
         return
     process.send_signal(signal.SIGTERM)  # warm shutdown: finishes a running task first
@@ -150,61 +229,22 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="module")
-def celery_worker(django_db_setup, e2e_media_root, tmp_path_factory) -> Iterator[subprocess.Popen]:
-    """A real ``celery worker`` process on the test database, the test broker and e2e_media_root.
+def celery_worker(
+    django_db_setup, e2e_media_root, tmp_path_factory, worker_extra_env
+) -> Iterator[subprocess.Popen]:
+    """A real ``celery worker`` process on the test database, the test broker and e2e_media_root,
+    with ``worker_extra_env`` added to its environment.
 
     Module-scoped: started once for the module that needs it, and stopped (killed if it will not
     stop) when the module is done, so no worker outlives the tests.
     """
-    redis_url = settings.REDIS_URL
-    broker_url = settings.CELERY_BROKER_URL
-    redis.Redis.from_url(broker_url).flushdb()  # no stale messages from earlier runs
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()  # no stale messages from earlier runs
     log_path = tmp_path_factory.mktemp("e2e-worker") / "worker.log"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": _test_database_url(),
-        "REDIS_URL": redis_url,
-        "HERALD_MEDIA_ROOT": str(e2e_media_root),
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
-    env["CELERY_BROKER_URL"] = broker_url  # the worker must read the broker the tests write
-    node = f"e2e-{uuid.uuid4().hex[:8]}@%h"
-    argv = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "config",
-        "worker",
-        "--pool",
-        "solo",
-        "--concurrency",
-        "1",
-        "--loglevel",
-        "INFO",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-        "--hostname",
-        node,
-    ]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(argv, cwd=str(PROJECT_DIR), env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = start_worker(log_path, worker_env(e2e_media_root, worker_extra_env))
     try:
-        deadline = time.monotonic() + WORKER_READY_TIMEOUT_SECONDS
-        while b" ready." not in log_path.read_bytes():
-            if process.poll() is not None:
-                pytest.fail(f"celery worker exited with {process.returncode}:\n{log_path.read_text()}")
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"celery worker not ready after {WORKER_READY_TIMEOUT_SECONDS}s:\n{log_path.read_text()}"
-                )
-            time.sleep(0.2)
-        process.log_path = log_path  # type: ignore[attr-defined]
         yield process
     finally:
-        _stop(process)
+        stop_worker(process)
 
 
 @pytest.fixture
