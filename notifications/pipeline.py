@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core.api.errors import ApiError
 from notifications.models import Delivery, DeliveryBatch, Notification, PlatformStats
 from notifications.platforms import PLATFORM_FLAGS, STATS_KEY_FOR_DEVICE_TYPE, device_types_for
 from notifications.scheduling import recipient_due_at, throttled_batch_size, throttled_offset
@@ -91,7 +92,16 @@ def notification_fan_out(*, notification_id: str) -> None:
             if first_chunk:
                 notification.recipients = notification.remaining = 0
             notification.status = Notification.Status.SENDING
-            players = audience_for(notification).order_by("pk")
+            try:
+                players = audience_for(notification).order_by("pk")
+            except ApiError as exc:
+                # The audience can no longer be resolved (a targeted segment was deleted before a
+                # scheduled send): end with what was fanned out instead of retrying forever.
+                logger.warning("notification %s: audience unavailable: %s", notification_id, exc.body)
+                notification.fanout_done = True
+                notification.save()
+                complete_if_done(notification.pk)
+                return
             if notification.fanout_cursor is not None:
                 players = players.filter(pk__gt=notification.fanout_cursor)
             rows = list(

@@ -6,6 +6,7 @@ from apps.models import App
 from notifications.models import Notification, PlatformStats
 
 MAX_PAGE_SIZE = 50
+OMITTED_FIELDS = {"throttle_rate_per_minute", "idempotency_key"}
 STATS_FIELDS = ("successful", "failed", "errored", "converted", "received")
 
 
@@ -15,8 +16,12 @@ def _unix(value) -> int | None:
 
 def notification_output(notification: Notification) -> dict:
     """NotificationWithMeta: the request echoed (unset fields omitted, since OneSignal's clients
-    type most of them as non-nullable), plus counters, timing and per-platform stats."""
-    data = {k: v for k, v in notification.request.items() if v is not None}
+    type most of them as non-nullable), plus counters, timing and per-platform stats.
+
+    ``throttle_rate_per_minute`` is left out: OneSignal's python clients (2.2.1, 5.18.0) type it
+    as a string and as an integer at once, so any value but null fails their deserialisation.
+    """
+    data = {k: v for k, v in notification.request.items() if v is not None and k not in OMITTED_FIELDS}
     data.update(
         {
             "id": str(notification.pk),
@@ -31,7 +36,6 @@ def notification_output(notification: Notification) -> dict:
             "send_after": _unix(notification.send_after),
             "completed_at": _unix(notification.completed_at),
             "canceled": notification.canceled,
-            "throttle_rate_per_minute": notification.throttle_rate_per_minute,
             "delayed_option": notification.delayed_option or "immediate",
             "platform_delivery_stats": {
                 stats.platform: {field: getattr(stats, field) for field in STATS_FIELDS}

@@ -212,6 +212,7 @@ def start_worker(
 
 
 def stop_worker(process: subprocess.Popen) -> None:
+    """Warm shutdown, then cold, then SIGKILL: whatever it takes, the worker is gone after this."""
     if process.poll() is not None:
         return
     process.send_signal(signal.SIGTERM)  # warm shutdown: finishes a running task first
