@@ -136,6 +136,7 @@ class AppAdmin(OrganizationScopedAdmin):
         "apns_certificate_subject",
         "apns_certificate_expires_at",
         "fcm_project_id",
+        "vapid_public_key",
         "configured_secrets",
     ]
     # Secrets are set through the API (validated there) and never displayed.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -66,3 +67,97 @@ def read_fcm_service_account(value) -> tuple[str, str]:
             "fcm_v1_service_account_json private_key is not a PEM private key"
         ) from exc
     return json.dumps(value), value["project_id"]
+
+
+# --- Email (SMTP), the HTTP SMS gateway (MobileFirst smsConf) and WNS -------------------------
+
+# A DNS name or an IP literal, nothing else: no scheme, path, credentials or spaces.
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9\-._]*[A-Za-z0-9])?$|^\[?[0-9A-Fa-f:.]+\]?$")
+SMS_GATEWAY_KEYS = {"host", "port", "programName", "name", "parameters", "method", "https"}
+SMS_PARAMETER_KEYS = {"name", "value", "encode"}
+PHONE_PLACEHOLDER = "{phoneNumber}"
+MESSAGE_PLACEHOLDER = "{message}"
+
+
+def check_hostname(field: str, value: str) -> str:
+    value = value.strip()
+    if not _HOSTNAME.match(value):
+        raise ApiError.bad_request(f"{field} must be a host name or IP address, without scheme or path")
+    return value.strip("[]")
+
+
+def check_port(field: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+        raise ApiError.bad_request(f"{field} must be an integer port between 1 and 65535")
+    return value
+
+
+def read_sms_gateway(value) -> str:
+    """The JSON text stored for an ``sms_gateway`` object in MobileFirst's ``smsConf`` shape:
+    ``{"host", "port", "programName", "name"?, "parameters": [{"name", "value", "encode"?}]}``,
+    plus Herald's optional ``method`` (GET, the default, or POST) and ``https`` (default: port 443).
+    """
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise ApiError.bad_request("sms_gateway must be an object") from exc
+    if not isinstance(value, dict):
+        raise ApiError.bad_request("sms_gateway must be an object")
+    unknown = set(value) - SMS_GATEWAY_KEYS
+    if unknown:
+        raise ApiError.bad_request(f"sms_gateway has unknown keys: {', '.join(sorted(unknown))}"[:300])
+    if not isinstance(value.get("host"), str) or not value["host"].strip():
+        raise ApiError.bad_request("sms_gateway.host is required")
+    config: dict = {"host": check_hostname("sms_gateway.host", value["host"])}
+    https = value.get("https")
+    if https is not None and not isinstance(https, bool):
+        raise ApiError.bad_request("sms_gateway.https must be a boolean")
+    port = value.get("port")
+    config["port"] = check_port("sms_gateway.port", port) if port is not None else (443 if https else 80)
+    program = value.get("programName")
+    if not isinstance(program, str) or not program.startswith("/") or any(c.isspace() for c in program):
+        raise ApiError.bad_request("sms_gateway.programName must be a path starting with /")
+    config["programName"] = program
+    if value.get("name") is not None:
+        if not isinstance(value["name"], str) or len(value["name"]) > 200:
+            raise ApiError.bad_request("sms_gateway.name must be a string of at most 200 characters")
+        config["name"] = value["name"]
+    method = value.get("method", "GET")
+    if method not in ("GET", "POST"):
+        raise ApiError.bad_request("sms_gateway.method must be GET or POST")
+    config["method"] = method
+    if https is not None:
+        config["https"] = https
+    parameters = value.get("parameters")
+    if not isinstance(parameters, list) or not parameters:
+        raise ApiError.bad_request("sms_gateway.parameters must be a non-empty array of {name, value}")
+    config["parameters"] = []
+    for parameter in parameters:
+        if (
+            not isinstance(parameter, dict)
+            or set(parameter) - SMS_PARAMETER_KEYS
+            or not isinstance(parameter.get("name"), str)
+            or not parameter["name"]
+            or not isinstance(parameter.get("value"), str)
+            or not isinstance(parameter.get("encode", True), bool)
+        ):
+            raise ApiError.bad_request(
+                "each sms_gateway parameter must be {name: string, value: string, encode?: boolean}"
+            )
+        config["parameters"].append(
+            {"name": parameter["name"], "value": parameter["value"], "encode": parameter.get("encode", True)}
+        )
+    for placeholder in (PHONE_PLACEHOLDER, MESSAGE_PLACEHOLDER):
+        if not any(placeholder in p["value"] for p in config["parameters"]):
+            raise ApiError.bad_request(f"sms_gateway.parameters must use {placeholder} in a value")
+    return json.dumps(config)
+
+
+def check_wns_package_sid(value: str) -> str:
+    value = value.strip()
+    if not value.startswith("ms-app://") or len(value) <= len("ms-app://") or " " in value:
+        raise ApiError.bad_request(
+            "wns_package_sid must be the app's Package SID, like ms-app://S-1-15-2-..."
+        )
+    return value

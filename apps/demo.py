@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import secrets
+import urllib.request
 from dataclasses import asdict, dataclass
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db import transaction
 
+from apps.credentials import read_sms_gateway
 from apps.models import App, AppKey, Membership, Organization, UserKey
 from apps.services import api_key_revoke, app_key_issue, organization_create, user_key_issue
 
@@ -44,6 +46,56 @@ def simulator_service_account() -> str:
             "token_uri": f"{settings.HERALD_FCM_BASE_URL}/token",
         }
     )
+
+
+def wire_to_simulators(app: App) -> None:
+    """Point every channel of the demo app at ``python -m gatewaysim`` (its default ports)."""
+    if not app.fcm_service_account_json:
+        app.fcm_service_account_json, app.fcm_project_id = simulator_service_account(), DEMO_FCM_PROJECT
+    app.smtp_host, app.smtp_port = "127.0.0.1", settings.HERALD_DEMO_SMTP_PORT
+    app.email_from_address, app.email_from_name = "demo@herald.invalid", "Herald demo"
+    app.sms_gateway_json = read_sms_gateway(
+        {
+            "host": "127.0.0.1",
+            "port": settings.HERALD_DEMO_SMS_PORT,
+            "programName": "/send",
+            "parameters": [{"name": "to", "value": "{phoneNumber}"}, {"name": "text", "value": "{message}"}],
+        }
+    )
+    app.wns_package_sid = app.wns_package_sid or "ms-app://s-1-15-2-herald-demo"
+    app.wns_client_secret = app.wns_client_secret or secrets.token_urlsafe(24)
+    if not app.apns_p8 and settings.HERALD_GATEWAYSIM_CONTROL_URL:
+        _register_apns_key(app)
+    app.save()
+
+
+def _register_apns_key(app: App) -> None:
+    """APNs token auth needs a key the simulator knows: make one and register its public half."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public_pem = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    key_id, team_id = secrets.token_hex(5).upper(), "HERALDDEMO"
+    body = json.dumps({"key_id": key_id, "team_id": team_id, "public_key_pem": public_pem}).encode()
+    control = settings.HERALD_GATEWAYSIM_CONTROL_URL
+    if not control.startswith(("http://", "https://")):
+        return
+    request = urllib.request.Request(  # noqa: S310 (scheme checked above; our own simulator)
+        f"{control}/_sim/apns/keys",
+        data=body,
+        headers={"content-type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5):  # noqa: S310 (scheme checked above)
+            pass
+    except OSError:
+        return  # simulator not running: leave APNs unconfigured rather than half-configured
+    app.apns_p8, app.apns_key_id, app.apns_team_id = pem, key_id, team_id
 
 
 @dataclass
@@ -89,9 +141,8 @@ def bootstrap_demo(*, org_name: str = "demo") -> DemoCredentials:
             apns_env=App.ApnsEnv.SANDBOX,
             apns_bundle_id="com.example.herald.demo",
         )
-    if simulators_configured() and not app.fcm_service_account_json:
-        app.fcm_service_account_json, app.fcm_project_id = simulator_service_account(), DEMO_FCM_PROJECT
-        app.save(update_fields=["fcm_service_account_json", "fcm_project_id"])
+    if simulators_configured():
+        wire_to_simulators(app)
     user_key = _rotate_demo_key(UserKey, lambda **kw: user_key_issue(**kw), organization=organization)
     app_key = _rotate_demo_key(AppKey, lambda **kw: app_key_issue(**kw), app=app)
     return DemoCredentials(

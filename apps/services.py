@@ -8,8 +8,16 @@ from django.contrib.auth.models import AbstractUser
 from django.db import transaction
 from django.utils import timezone
 
-from apps.credentials import check_apns_p8, read_fcm_service_account, read_p12
+from apps.credentials import (
+    check_apns_p8,
+    check_hostname,
+    check_wns_package_sid,
+    read_fcm_service_account,
+    read_p12,
+    read_sms_gateway,
+)
 from apps.models import App, AppKey, Membership, Organization, UserKey
+from apps.vapid import apply_vapid_fields, vapid_key_pair
 from core.models import ApiKey
 
 # Fields written to the App as given (after serializer validation).
@@ -28,12 +36,10 @@ PLAIN_APP_FIELDS = (
     "apns_key_id",
     "apns_team_id",
     "apns_bundle_id",
-    "vapid_public_key",
     "vapid_subject",
     "allow_unauthenticated_device_calls",
     "gcm_key",
     "chrome_key",
-    "vapid_private_key",
 )
 
 
@@ -101,6 +107,34 @@ def _apply_app_fields(app: App, data: dict[str, Any]) -> None:
     service_account = data.get("fcm_v1_service_account_json")
     if service_account:
         app.fcm_service_account_json, app.fcm_project_id = read_fcm_service_account(service_account)
+    _apply_channel_fields(app, data)
+    apply_vapid_fields(app, data)  # vapid_private_key / vapid_public_key / vapid_subject, validated
+
+
+def _blank_to_none(value):
+    return None if value is None or (isinstance(value, str) and not value.strip()) else value
+
+
+def _apply_channel_fields(app: App, data: dict[str, Any]) -> None:
+    """Email (SMTP), the HTTP SMS gateway and WNS. Blank or null clears a field."""
+    if "smtp_host" in data:
+        host = _blank_to_none(data["smtp_host"])
+        app.smtp_host = check_hostname("smtp_host", host) if host else None
+    for field in ("smtp_port", "smtp_username", "email_from_address", "email_from_name"):
+        if field in data:
+            setattr(app, field, _blank_to_none(data[field]))
+    if "smtp_use_tls" in data:
+        app.smtp_use_tls = data["smtp_use_tls"]
+    if "smtp_password" in data:
+        app.smtp_password = data["smtp_password"] or None
+    if "sms_gateway" in data:
+        gateway = data["sms_gateway"]
+        app.sms_gateway_json = read_sms_gateway(gateway) if gateway not in (None, "", {}) else None
+    if "wns_package_sid" in data:
+        sid = _blank_to_none(data["wns_package_sid"])
+        app.wns_package_sid = check_wns_package_sid(sid) if sid else None
+    if "wns_client_secret" in data:
+        app.wns_client_secret = data["wns_client_secret"] or None
 
 
 @transaction.atomic
@@ -108,6 +142,8 @@ def app_create(*, organization: Organization, data: dict[str, Any]) -> tuple[App
     """Create an app with its first App key; returns the key's plaintext, shown only now."""
     app = App(organization=organization)
     _apply_app_fields(app, data)
+    if not app.vapid_private_key:  # every app gets a Web Push (VAPID) key pair
+        app.vapid_private_key, app.vapid_public_key = vapid_key_pair()
     app.save()
     _key, plaintext = app_key_issue(app=app, label="default")
     return app, plaintext

@@ -50,6 +50,7 @@ def simulator(state_dir: Path, record: str = "none"):
             "0",
             "--fcm-port",
             "0",
+            *(arg for name in ("apns", "webpush", "email", "sms", "wns") for arg in (f"--{name}-port", "0")),
             "--state-dir",
             str(state_dir),
             "--record",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from apps.api.views import AppDetailView, AppListCreateView
+from apps.api.views import AppDetailView, AppListCreateView, WebPushPublicKeyView
 from core.api.routing import api_path
 from notifications.api.outcome_views import AppOutcomesView, OutcomeMeasureSourcesView, OutcomeMeasureView
 from notifications.api.views import (
@@ -43,6 +43,9 @@ urlpatterns = [
     ),
     *api_path("apps", AppListCreateView.as_view(), "apps"),
     *api_path("apps/<str:app_id>", AppDetailView.as_view(), "app-detail"),
+    *api_path(
+        "apps/<str:app_id>/web_push_public_key", WebPushPublicKeyView.as_view(), "app-web-push-public-key"
+    ),
     *api_path(
         "apps/<str:app_id>/users/<str:external_user_id>", ExternalUserTagsView.as_view(), "external-user-tags"
     ),

@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core.views import api_not_found
+from notifications.unsubscribe import email_unsubscribe
 from players.downloads import csv_export_download
 
 urlpatterns = [
@@ -15,6 +16,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("csv_exports/<str:app_id>/<str:file_name>", csv_export_download, name="csv-export-download"),
+    path("email/unsubscribe/<str:token>", email_unsubscribe, name="email-unsubscribe"),
     path("api/v1/", include(("config.api_urls", "api_v1"), namespace="api_v1")),
     path("", include(("config.api_urls", "api"), namespace="api")),
     re_path(r"^.*$", api_not_found),

@@ -8,6 +8,10 @@ in this order, for every request that passed authentication and validation:
 3. ``error_rates``: one draw from the plan's seeded random picks an error or none.
 
 ``latency_ms`` applies to every request; ``retry_after`` is sent on 429 and 503 answers.
+
+Two connection-level faults act on HTTP/2 itself (``httpserver.ConnectionPolicy``), for the
+gateways that serve them: ``goaway_after`` (a GOAWAY after N streams on each connection) and
+``max_concurrent_streams`` (the SETTINGS limit advertised, on open connections too).
 """
 
 from __future__ import annotations
@@ -17,7 +21,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-KNOWN_KEYS = {"platform", "error_rates", "retry_after", "latency_ms", "token_errors", "fail_first", "seed"}
+KNOWN_KEYS = {
+    "platform",
+    "error_rates",
+    "retry_after",
+    "latency_ms",
+    "token_errors",
+    "fail_first",
+    "seed",
+    "goaway_after",
+    "max_concurrent_streams",
+}
 
 
 class FaultConfigError(ValueError):
@@ -32,6 +46,8 @@ class FaultPlan:
     token_errors: dict[str, str] = field(default_factory=dict)
     fail_first: dict[str, int] = field(default_factory=dict)
     seed: int | None = None
+    goaway_after: int | None = None
+    max_concurrent_streams: int | None = None
     # What is left of fail_first, consumed in the order given.
     _pending: list[list[Any]] = field(default_factory=list, repr=False)
     _rng: random.Random = field(default_factory=random.Random, repr=False)
@@ -81,6 +97,13 @@ class FaultPlan:
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
             raise FaultConfigError("seed: an integer")
         plan.seed = seed
+        for name in ("goaway_after", "max_concurrent_streams"):
+            value = body.get(name)
+            if value is not None and (
+                not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**31
+            ):
+                raise FaultConfigError(f"{name}: a positive integer below 2**31")
+            setattr(plan, name, value)
         plan._rng = random.Random(seed)
         plan._pending = [[name, n] for name, n in plan.fail_first.items() if n]
         total = 0.0
@@ -117,6 +140,8 @@ class FaultPlan:
             "fail_first": self.fail_first,
             "fail_first_remaining": {name: n for name, n in self._pending},
             "seed": self.seed,
+            "goaway_after": self.goaway_after,
+            "max_concurrent_streams": self.max_concurrent_streams,
         }
 
 

@@ -9,16 +9,23 @@ A gateway is an ASGI app served on its own port. It:
 - clears its own state (issued tokens and the like) on ``POST /_sim/reset``.
 
 ``server.py`` serves every gateway listed in ``server.GATEWAYS`` and adds
-a ``--<platform>-port`` option for each.
+a ``--<platform>-port`` option for each. A gateway may also add its own options
+(``add_arguments``/``configure``), its own TLS context (``server_ssl_context``, for client
+certificates) and an HTTP/2 ``ConnectionPolicy`` (``connection_policy``, for stream limits and
+GOAWAY faults).
 """
 
 from __future__ import annotations
 
+import argparse
+import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar
 
 from gatewaysim.asgi import Receive, Scope, Send
+from gatewaysim.httpserver import ConnectionPolicy
 from gatewaysim.state import SimState
+from gatewaysim.tls import TlsFiles
 
 # (query parameters, JSON body) -> (HTTP status, JSON-able answer)
 ControlHandler = Callable[[dict[str, str], Any], Awaitable[tuple[int, Any]]]
@@ -47,3 +54,18 @@ class Gateway:
 
     def reset(self, keep_tokens: bool) -> None:
         """Forget per-run state; ``keep_tokens`` keeps issued auth tokens valid."""
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        """Command-line options of this gateway, beside ``--<platform>-port``."""
+
+    def configure(self, args: argparse.Namespace) -> None:
+        """Read this gateway's options, before it is served."""
+
+    def server_ssl_context(self, files: TlsFiles, default: ssl.SSLContext) -> ssl.SSLContext:
+        """The TLS context of this gateway's port; the shared one unless it needs another."""
+        return default
+
+    def connection_policy(self) -> ConnectionPolicy | None:
+        """HTTP/2 stream limits and GOAWAY for this gateway's connections; None: the defaults."""
+        return None

@@ -12,6 +12,11 @@ be what limits Herald's delivery benchmarks. This server:
   flight never wait on flow control;
 - never sends GOAWAY on its own except at shutdown.
 
+A gateway may pass a ``ConnectionPolicy`` to change the last two per connection, for fault
+injection: another SETTINGS_MAX_CONCURRENT_STREAMS (advertised again when it changes, enforced
+per stream with REFUSED_STREAM once the client acknowledged it), and a GOAWAY after N streams on
+a connection.
+
 Only what the apps need is implemented: no server push, no trailers, no request streaming.
 """
 
@@ -23,7 +28,8 @@ import ssl
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import h2.config
 import h2.connection
@@ -33,6 +39,9 @@ import h2.exceptions
 import h2.settings
 import h11
 import hpack.hpack
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from hyperframe.frame import GoAwayFrame, SettingsFrame
 
 from gatewaysim.asgi import JSON_CONTENT_TYPE, MAX_BODY, Header, Receive, Scope, Send
 
@@ -44,6 +53,23 @@ SHUTDOWN_GRACE_SECONDS = 2.0
 BACKLOG = 1024
 SERVER_HEADER: Header = (b"server", b"gatewaysim")
 ERROR_BODY = b'{"error": "internal simulator error"}'
+# What h2 itself enforces when a policy sets the limit (h2 would close the whole connection).
+UNLIMITED_STREAMS = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class StreamLimits:
+    max_concurrent_streams: int = MAX_CONCURRENT_STREAMS
+    goaway_after: int | None = None  # streams per connection before a GOAWAY; None: never
+
+
+class ConnectionPolicy(Protocol):
+    """Per-gateway HTTP/2 behaviour, read as each stream opens, so fault changes apply at once."""
+
+    def stream_limits(self) -> StreamLimits: ...
+
+    def connection_event(self, event: str) -> None:
+        """``"opened"``, ``"goaway"`` or ``"refused"`` (a stream over the advertised limit)."""
 
 
 def _remember_huffman_strings() -> None:
@@ -86,9 +112,12 @@ def tls_context(cert_path: str, key_path: str) -> ssl.SSLContext:
 class Server:
     """Serves one ASGI app on one listening socket."""
 
-    def __init__(self, app: App, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self, app: App, ssl_context: ssl.SSLContext | None = None, policy: ConnectionPolicy | None = None
+    ) -> None:
         self.app = app
         self.ssl_context = ssl_context
+        self.policy = policy
         self.scheme = "https" if ssl_context else "http"
         self.connections: set[_Connection] = set()
         self.tasks: set[asyncio.Task[None]] = set()
@@ -167,6 +196,9 @@ class _Connection(asyncio.Protocol):
             "client": (transport.get_extra_info("peername") or ("", 0))[:2],
             "root_path": "",
         }
+        if ssl_object is not None:
+            # The ASGI TLS extension, for gateways that authenticate clients by certificate.
+            base_scope["extensions"] = {"tls": {"client_cert_chain": _client_chain(ssl_object)}}
         self.handler = _H2(self, base_scope) if alpn == "h2" else _H11(self, base_scope)
 
     def data_received(self, data: bytes) -> None:
@@ -187,12 +219,31 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
+def _client_chain(ssl_object: Any) -> list[str]:
+    der = ssl_object.getpeercert(binary_form=True)
+    if not der:
+        return []
+    return [x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM).decode()]
+
+
 class _H2:
     def __init__(self, connection: _Connection, base_scope: Scope) -> None:
         self.connection = connection
         self.transport = connection.transport
         self.base_scope = {**base_scope, "http_version": "2"}
         self.closed = False
+        self.policy = connection.server.policy
+        limits = self.policy.stream_limits() if self.policy is not None else StreamLimits()
+        self.advertised = limits.max_concurrent_streams
+        # The limit the client has acknowledged (RFC 9113 section 6.5.3: only then may a server
+        # rely on it), and the values advertised but not acknowledged yet, oldest first.
+        self.enforced = UNLIMITED_STREAMS
+        self.unacknowledged = [self.advertised]
+        # Streams being answered (request received, response not ended), streams ever accepted,
+        # and the last stream processed once a GOAWAY went out.
+        self.open: set[int] = set()
+        self.streams_seen = 0
+        self.goaway_last: int | None = None
         self.h2 = h2.connection.H2Connection(
             h2.config.H2Configuration(
                 client_side=False,
@@ -204,15 +255,16 @@ class _H2:
                 validate_inbound_headers=False,
             )
         )
-        self.h2.local_settings = h2.settings.Settings(
-            client=False,
-            initial_values={
-                h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: MAX_CONCURRENT_STREAMS,
-                h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: STREAM_WINDOW,
-                h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: 1 << 16,
-            },
-        )
+        self.h2.local_settings = _settings(self.advertised)
         self.h2.initiate_connection()
+        if self.policy is not None:
+            # The SETTINGS frame above advertised the policy's limit; from here on it is enforced
+            # per stream (``_open``), once acknowledged: a client may open more streams before it
+            # reads our SETTINGS, and h2 would end the whole connection for that. Over the limit
+            # once acknowledged, RFC 9113 section 5.1.2 lets a server refuse just that stream.
+            # Same values otherwise, so windows and header limits are unchanged.
+            self.h2.local_settings = _settings(UNLIMITED_STREAMS)
+            self.policy.connection_event("opened")
         self.h2.increment_flow_control_window(CONNECTION_WINDOW - 65535)
         # stream id -> (request headers, body chunks, body size) until the request ends.
         self.requests: dict[int, tuple[list[Header], list[bytes], int]] = {}
@@ -230,7 +282,7 @@ class _H2:
             return
         for event in events:
             if isinstance(event, h2.events.RequestReceived):
-                self.requests[event.stream_id] = (event.headers, [], 0)  # type: ignore[arg-type]
+                self._open(event)
             elif isinstance(event, h2.events.DataReceived):
                 self._body(event)
             elif isinstance(event, h2.events.StreamEnded):
@@ -238,13 +290,59 @@ class _H2:
             elif isinstance(event, h2.events.StreamReset):
                 self.requests.pop(event.stream_id, None)
                 self.unsent.pop(event.stream_id, None)
+                self.open.discard(event.stream_id)
             elif isinstance(event, h2.events.WindowUpdated):
                 self._send_unsent(event.stream_id)
+            elif isinstance(event, h2.events.SettingsAcknowledged) and self.unacknowledged:
+                self.enforced = self.unacknowledged.pop(0)
             elif isinstance(event, h2.events.ConnectionTerminated):
                 self.flush()
                 self.close()
                 return
         self.flush()
+
+    def _open(self, event: h2.events.RequestReceived) -> None:
+        stream_id = event.stream_id
+        assert stream_id is not None
+        if self.goaway_last is not None and stream_id > self.goaway_last:
+            return  # sent before the client read our GOAWAY: never processed, it retries elsewhere
+        goaway_after = None
+        if self.policy is not None:
+            limits = self.policy.stream_limits()
+            goaway_after = limits.goaway_after
+            if limits.max_concurrent_streams != self.advertised:
+                self._advertise(limits.max_concurrent_streams)
+            if len(self.open) >= self.enforced:
+                self.h2.reset_stream(stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
+                self.policy.connection_event("refused")
+                return
+        self.requests[stream_id] = (event.headers, [], 0)  # type: ignore[assignment]
+        self.open.add(stream_id)
+        self.streams_seen += 1
+        if goaway_after and self.goaway_last is None and self.streams_seen >= goaway_after:
+            self._goaway(stream_id)
+
+    def _advertise(self, max_streams: int) -> None:
+        """A new SETTINGS_MAX_CONCURRENT_STREAMS, written beside h2 (which keeps enforcing none)."""
+        self.advertised = max_streams
+        self.unacknowledged.append(max_streams)
+        self.flush()
+        if not self.closed and self.transport is not None:
+            frame = SettingsFrame(0, settings={h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: max_streams})
+            self.transport.write(frame.serialize())
+
+    def _goaway(self, last_stream_id: int) -> None:
+        """GOAWAY (NO_ERROR) as APNs sends it: streams up to ``last_stream_id`` are still answered,
+        later ones are ignored, and the connection closes once the answered ones are done.
+
+        Written beside h2 because ``close_connection`` would refuse to send those answers.
+        """
+        self.goaway_last = last_stream_id
+        self.flush()
+        if not self.closed and self.transport is not None:
+            self.transport.write(GoAwayFrame(0, last_stream_id=last_stream_id, error_code=0).serialize())
+        assert self.policy is not None
+        self.policy.connection_event("goaway")
 
     def _body(self, event: h2.events.DataReceived) -> None:
         stream_id = event.stream_id
@@ -256,6 +354,7 @@ class _H2:
         size += len(event.data)
         if size > MAX_BODY:
             del self.requests[stream_id]
+            self.open.discard(stream_id)
             self.h2.reset_stream(stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
             return
         chunks.append(event.data)
@@ -302,6 +401,8 @@ class _H2:
         try:
             self.h2.send_headers(stream_id, [(b":status", b"%d" % status), SERVER_HEADER, *headers])
         except h2.exceptions.ProtocolError:
+            self.open.discard(stream_id)
+            self._schedule_flush()
             return  # the client reset the stream meanwhile
         self.unsent[stream_id] = body
         self._send_unsent(stream_id)
@@ -323,11 +424,13 @@ class _H2:
                     sent += size
                 if sent == len(data):
                     del self.unsent[sid]
+                    self.open.discard(sid)
                     self.h2.end_stream(sid)
                 else:
                     self.unsent[sid] = data[sent:]
             except h2.exceptions.ProtocolError:
                 self.unsent.pop(sid, None)
+                self.open.discard(sid)
 
     def _schedule_flush(self) -> None:
         if not self.flush_scheduled:
@@ -339,6 +442,8 @@ class _H2:
         data = self.h2.data_to_send()
         if data and not self.closed and self.transport is not None:
             self.transport.write(data)
+        if self.goaway_last is not None and not self.open and not self.closed:
+            self.close()  # after our GOAWAY, once every stream it kept is answered
 
     def shutdown(self) -> None:
         if not self.closed:
@@ -349,6 +454,17 @@ class _H2:
         self.closed = True
         if self.transport is not None:
             self.transport.close()
+
+
+def _settings(max_concurrent_streams: int) -> h2.settings.Settings:
+    return h2.settings.Settings(
+        client=False,
+        initial_values={
+            h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: max_concurrent_streams,
+            h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: STREAM_WINDOW,
+            h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: 1 << 16,
+        },
+    )
 
 
 class _H11:

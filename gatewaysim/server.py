@@ -15,15 +15,20 @@ import socket
 import sys
 from pathlib import Path
 
+from gatewaysim.apns import ApnsGateway
 from gatewaysim.control import ControlApp
 from gatewaysim.fcm import FcmGateway
 from gatewaysim.gateway import Gateway
 from gatewaysim.httpserver import BACKLOG, Server, tls_context
+from gatewaysim.sms import SmsGateway
+from gatewaysim.smtp import SmtpGateway
 from gatewaysim.state import DEFAULT_MAX_DELIVERIES, SimState
 from gatewaysim.tls import ensure_tls
+from gatewaysim.webpush import WebPushGateway
+from gatewaysim.wns import WnsGateway
 
 # Simulators served, each with a --<platform>-port option. Add APNs, Web Push, WNS... here.
-GATEWAYS: list[type[Gateway]] = [FcmGateway]
+GATEWAYS: list[type[Gateway]] = [FcmGateway, ApnsGateway, WebPushGateway, SmtpGateway, SmsGateway, WnsGateway]
 DEFAULT_CONTROL_PORT = 9100
 READY_LINE = "gatewaysim ready"
 
@@ -46,9 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
             f"--{gateway.platform}-port",
             type=int,
             default=gateway.default_port,
-            help=f"{gateway.platform} simulator port, HTTPS (h2 and http/1.1); 0 picks a free one "
+            help=f"{gateway.platform} simulator port, "
+            f"{getattr(gateway, 'port_help', 'HTTPS (h2 and http/1.1)')}; 0 picks a free one "
             "(default: %(default)s)",
         )
+        gateway.add_arguments(parser)
     parser.add_argument(
         "--state-dir",
         type=Path,
@@ -99,8 +106,16 @@ async def run(args: argparse.Namespace) -> None:
     listeners: list[tuple[str, str, Server, socket.socket]] = []
     for gateway in gateways:
         sock = _listen(args.host, getattr(args, f"{gateway.platform}_port"))
-        server = Server(gateway, context if gateway.tls else None)
-        listeners.append((gateway.platform, _url(server.scheme, sock), server, sock))
+        # A non-HTTP gateway (SMTP) brings its own server with the same start/close/scheme.
+        make_server = getattr(gateway, "make_server", None)
+        gateway.configure(args)
+        own_context = gateway.server_ssl_context(tls, context) if gateway.tls else None
+        server = (
+            make_server(context) if make_server else Server(gateway, own_context, gateway.connection_policy())
+        )
+        url = _url(server.scheme, sock)
+        gateway.url = url  # type: ignore[attr-defined]  # for gateways that hand out URLs (WNS channels)
+        listeners.append((gateway.platform, url, server, sock))
     sock = _listen(args.host, args.control_port)
     listeners.append(("control", _url("http", sock), Server(ControlApp(state, gateways)), sock))
 

@@ -30,6 +30,7 @@ from notifications.providers.base import (
     SendResult,
 )
 from notifications.rendering import render_text
+from notifications.targeting import includes_unsubscribed
 from players.models import Player
 
 logger = logging.getLogger(__name__)
@@ -80,9 +81,10 @@ def deliver_batch(*, batch_id: int) -> None:
     ttl_left = notification.ttl - int((now - batch.available_at).total_seconds())
     results: list[SendResult] = []
     sendable = []
+    include_unsubscribed = includes_unsubscribed(notification.request, {batch.device_type})
     for row in rows:
         subscribed = (
-            row["player__notification_types"] > 0
+            (row["player__notification_types"] > 0 or include_unsubscribed)
             and not row["player__invalid_identifier"]
             and row["player__identifier"]
         )

@@ -47,11 +47,22 @@ def _missing(requested: list[str], found: set[str]) -> list[str]:
     return [value for value in dict.fromkeys(requested) if value not in found]
 
 
+def includes_unsubscribed(body: dict, device_types) -> bool:
+    """``include_unsubscribed: true`` on an email send (transactional mail) also reaches email players
+    who unsubscribed; never bounced addresses (``invalid_identifier``), never other channels."""
+    return body.get("include_unsubscribed") is True and bool(device_types) and set(device_types) <= {11}
+
+
 def resolve_audience(
     *, app: App, body: dict, mode: str, device_types: set[int], with_invalid: bool = False
 ) -> Audience:
     """Subscribed players of ``app`` targeted by ``body``, narrowed to ``device_types``."""
-    reachable = Player.objects.filter(app=app, device_type__in=device_types).subscribed()
+    reachable = Player.objects.filter(app=app, device_type__in=device_types)
+    if includes_unsubscribed(body, device_types):  # unsubscribed (not bounced) email players too
+        no_identifier = Q(identifier__isnull=True) | Q(identifier="")
+        reachable = reachable.filter(invalid_identifier=False).exclude(no_identifier)
+    else:
+        reachable = reachable.subscribed()
     invalid: dict = {}
     if mode == "segments":
         players = reachable.filter(pk__in=_segments_audience(app, body).values("pk"))

@@ -7,6 +7,7 @@ id formats -> send_after / delayed_option / delivery_time_of_day -> sizes and li
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from apps.models import App
 from core.api.base import parse_uuid
 from core.api.errors import ApiError
+from core.ssrf import UnsafeUrl, check_public_url
 from notifications.models import Template
 from notifications.platforms import PLATFORM_FLAGS, device_types_for
 from notifications.timeparse import parse_send_after, parse_time_of_day
@@ -63,6 +65,27 @@ TOKEN_FIELD_DEVICE_TYPE = {
 EMAIL_FIELDS = ("email_subject", "email_body", "email_preheader", "email_from_name", "email_from_address")
 SMS_FIELDS = ("sms_from", "sms_media_urls")
 LANGUAGE_MAPS = ("contents", "headings", "subtitle")
+WEB_PUSH_TOO_LARGE = "Message Web push payload must not exceed {limit} bytes; this notification's is {size}"
+WEB_PUSH_DEVICE_TYPES = frozenset({5, 8})
+_TOPIC = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+# Image fields: devices fetch them, so they must not point at loopback/private/link-local hosts.
+IMAGE_URL_FIELDS = (
+    "big_picture",
+    "large_icon",
+    "small_icon",
+    "chrome_web_image",
+    "chrome_web_icon",
+    "chrome_web_badge",
+    "chrome_big_picture",
+    "chrome_icon",
+    "firefox_icon",
+    "huawei_big_picture",
+    "huawei_large_icon",
+    "huawei_small_icon",
+    "adm_big_picture",
+    "adm_large_icon",
+    "adm_small_icon",
+)
 MAX_TTL = 2_419_200
 DEFAULT_TTL = 259_200
 SKEW = timedelta(seconds=60)
@@ -250,7 +273,7 @@ def _json_size(value: Any) -> int:
     return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
 
 
-def _check_sizes(body: dict) -> None:
+def _check_sizes(body: dict, app: App | None = None, device_types: set[int] | None = None) -> None:
     data = body.get("data")
     if data is not None:
         if not isinstance(data, dict):
@@ -280,6 +303,141 @@ def _check_sizes(body: dict) -> None:
     }
     if longest + longest_heading + _json_size(metadata) > 3500:
         raise ApiError.bad_request(PAYLOAD_TOO_LARGE)
+    topic = body.get("web_push_topic")
+    if topic and not _TOPIC.match(topic):
+        raise ApiError.bad_request("web_push_topic may only use the characters A-Z a-z 0-9 - _ (RFC 8030)")
+    if device_types and device_types & WEB_PUSH_DEVICE_TYPES:
+        # Web Push carries at most 3993 bytes of plaintext (RFC 8291 in one 4096-byte record).
+        from notifications.providers.webpush import MAX_PLAINTEXT_BYTES, estimated_plaintext_size
+
+        size = estimated_plaintext_size(body, app)
+        if size > MAX_PLAINTEXT_BYTES:
+            raise ApiError.bad_request(WEB_PUSH_TOO_LARGE.format(limit=MAX_PLAINTEXT_BYTES, size=size))
+    if device_types and device_types & {0, 9}:  # iOS and macOS: APNs
+        _check_apns_size(body)
+
+
+def _check_apns_size(body: dict) -> None:
+    """APNs refuses payloads over 4096 bytes (5120 for VoIP): build each language's payload as the
+    provider will (notifications/providers/apns.py), for a synthetic recipient, and measure it.
+    Tag substitution happens per player at send time and is not counted."""
+    import uuid
+
+    import orjson
+
+    from notifications.providers.apns import build_payload, payload_limit, push_type_of
+    from notifications.providers.base import Recipient, RenderedMessage
+    from notifications.rendering import pick_language
+
+    texts = {key: body[key] if isinstance(body.get(key), dict) else None for key in LANGUAGE_MAPS}
+    languages = sorted(set().union(*(t for t in texts.values() if t))) or ["en"]
+    nobody = Recipient(player_id=uuid.UUID(int=0), device_type=0, identifier="", language=None, tags={})
+    for language in languages:
+        message = RenderedMessage(
+            notification_id=str(uuid.UUID(int=0)),
+            heading=pick_language(texts["headings"], language),
+            content=pick_language(texts["contents"], language),
+            subtitle=pick_language(texts["subtitle"], language),
+            body=body,
+        )
+        size, limit = len(orjson.dumps(build_payload(nobody, message))), payload_limit(push_type_of(message))
+        if size > limit:
+            raise ApiError.bad_request(
+                f"Message iOS (APNs) payload must not exceed {limit} bytes"
+                f"{' for VoIP' if limit > 4096 else ''}; this notification's is {size} "
+                f"(language {language}): shorten the contents, headings, subtitle, data or iOS fields"
+            )
+
+
+def _image_urls(body: dict):
+    for key in IMAGE_URL_FIELDS:
+        yield key, body.get(key)
+    attachments = body.get("ios_attachments")
+    if isinstance(attachments, dict):
+        for name, value in attachments.items():
+            yield f"ios_attachments.{name}", value
+    for key in ("buttons", "web_buttons"):
+        for button in body.get(key) or ():
+            if isinstance(button, dict):
+                yield f"{key} icon", button.get("icon")
+
+
+UNSUBSCRIBE_PLACEHOLDER = "[unsubscribe_url]"
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+MAX_SMS_MEDIA_URLS = 10
+
+
+def _text_or_language_map(body: dict, key: str, limit: int) -> list[str]:
+    """The texts of a field that is a string or a language map (empty when absent)."""
+    value = body.get(key)
+    if value is None:
+        return []
+    texts = list(value.values()) if isinstance(value, dict) else [value]
+    if not texts or not all(isinstance(t, str) and len(t) <= limit for t in texts):
+        raise ApiError.bad_request(f"{key} must be a string of at most {limit} characters")
+    return texts
+
+
+def _check_email_address(body: dict, key: str) -> None:
+    # Django's check, as for the app's email_from_address (special-use domains such as .test pass).
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    value = body.get(key)
+    if value in (None, ""):
+        return
+    try:
+        if not isinstance(value, str):
+            raise ValidationError("not a string")
+        validate_email(value)
+    except ValidationError as exc:
+        raise ApiError.bad_request(f"{key} must be an email address") from exc
+
+
+def _check_channel_fields(body: dict, channel: str) -> None:
+    """Email and SMS fields (onesignal-api.md §4.3): the unsubscribe link is mandatory in email."""
+    if channel == "email":
+        _text_or_language_map(body, "email_subject", 998)
+        bodies = _text_or_language_map(body, "email_body", 1_000_000)
+        if not all(UNSUBSCRIBE_PLACEHOLDER in text for text in bodies):
+            raise ApiError.bad_request(f"email_body must contain {UNSUBSCRIBE_PLACEHOLDER}")
+        _text_or_language_map(body, "email_preheader", 500)
+        _text_or_language_map(body, "email_from_name", 200)
+        _check_email_address(body, "email_from_address")
+        _check_email_address(body, "email_reply_to_address")
+        if body.get("include_unsubscribed") not in (None, True, False):
+            raise ApiError.bad_request("include_unsubscribed must be a boolean")
+    if channel == "sms":
+        sms_from = body.get("sms_from")
+        if sms_from not in (None, "") and (not isinstance(sms_from, str) or not _E164.match(sms_from)):
+            raise ApiError.bad_request("sms_from must be a phone number in E.164 format, like +15551234567")
+        media = body.get("sms_media_urls")
+        if media is None:
+            return
+        if not isinstance(media, list) or len(media) > MAX_SMS_MEDIA_URLS:
+            limit = MAX_SMS_MEDIA_URLS
+            raise ApiError.bad_request(f"sms_media_urls must be an array of at most {limit} URLs")
+        for url in media:
+            if not isinstance(url, str) or not url[:8].lower().startswith(("http://", "https://")):
+                raise ApiError.bad_request("sms_media_urls must contain http(s) URLs")
+            try:
+                check_public_url(url, purpose="sms_media_urls", allow_unresolvable=True, require_https=False)
+            except UnsafeUrl as exc:
+                raise ApiError.bad_request(str(exc)) from exc
+
+
+def _check_image_urls(body: dict) -> None:
+    """An image URL whose host is, or resolves to, a loopback/private/link-local/... address is a
+    400 unless HERALD_ALLOWED_PRIVATE_NETWORKS allows it (core/ssrf.py). Values that are not http(s)
+    URLs (Android resource names, bundled files) are not URLs to check. A host that does not resolve
+    is accepted: Herald never fetches images, and the devices resolve them on their own networks."""
+    for key, value in _image_urls(body):
+        if not isinstance(value, str) or not value[:8].lower().startswith(("http://", "https://")):
+            continue
+        try:
+            check_public_url(value, purpose=key, allow_unresolvable=True, require_https=False)
+        except UnsafeUrl as exc:
+            raise ApiError.bad_request(str(exc)) from exc
 
 
 def _idempotency_key(body: dict, header_key: str | None) -> str | None:
@@ -298,18 +456,21 @@ def validate_notification(
     mode = _targeting_mode(body)
     channel = _channel(body, mode)
     _check_content(body, channel)
+    _check_channel_fields(body, channel)
     _check_ids(body)
     send_after, scheduled, delayed, time_of_day = _schedule(body, now)
     throttle = _int_field(body, "throttle_rate_per_minute")
     ttl = _int_field(body, "ttl")
     _int_field(body, "priority")
-    _check_sizes(body)
     flags = {name: body[name] for name in PLATFORM_FLAGS if isinstance(body.get(name), bool)}
+    device_types = device_types_for(channel, flags)
+    _check_sizes(body, app, device_types)
+    _check_image_urls(body)
     return NotificationRequest(
         body=body,
         mode=mode,
         channel=channel,
-        device_types=device_types_for(channel, flags),
+        device_types=device_types,
         send_after=send_after,
         scheduled=scheduled,
         delayed_option=delayed,

@@ -70,7 +70,7 @@ class Player(models.Model):
     invalid_identifier = models.BooleanField(default=False)
     # Why the player stopped being messageable: a provider's permanent error ("Unregistered",
     # "UNREGISTERED", "bounced", ...) or "unsubscribed" (the email one-click link).
-    unsubscribed_reason = models.CharField(max_length=64, blank=True, default="")
+    unsubscribed_reason = models.CharField(max_length=64, blank=True, default="", db_default="")
     test_type = models.PositiveSmallIntegerField(null=True, blank=True)
 
     lat = models.FloatField(null=True, blank=True)

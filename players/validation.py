@@ -9,6 +9,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from core.api.errors import ApiError
+from core.ssrf import UnsafeUrl, check_public_url
 from players.models import DeviceType
 
 MAX_TAG_KEYS_PER_CALL = 100
@@ -22,9 +23,12 @@ _HEX = re.compile(r"^[0-9a-fA-F]+$")
 _TOKEN = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _LANGUAGE = re.compile(r"^[a-z]{2}(-[A-Za-z]{2,4})?$")
+_HTTP_URL = re.compile(r"^https?://", re.IGNORECASE)
 
 APNS_DEVICE_TYPES = {DeviceType.IOS, DeviceType.MACOS}
 WEB_PUSH_DEVICE_TYPES = {DeviceType.CHROME_WEB, DeviceType.FIREFOX}
+# Device types whose identifier may be a Web Push endpoint URL (Safari 16+ uses VAPID Web Push).
+WEB_ENDPOINT_DEVICE_TYPES = {*WEB_PUSH_DEVICE_TYPES, DeviceType.SAFARI}
 
 
 def check_device_type(value: Any) -> int:
@@ -63,13 +67,26 @@ def normalize_identifier(device_type: int, identifier: Any) -> str | None:
             raise ApiError.bad_request(f"identifier is not a valid email address: {exc}"[:300]) from exc
     if device_type == DeviceType.SMS:
         return normalize_phone(identifier)
-    if device_type in WEB_PUSH_DEVICE_TYPES and identifier.startswith(("http://", "https://")):
+    if device_type in WEB_ENDPOINT_DEVICE_TYPES and _HTTP_URL.match(identifier):
         if not _TOKEN.match(identifier):
             raise ApiError.bad_request("identifier is not a valid web push endpoint URL")
+        check_web_push_endpoint(identifier)
         return identifier
     if not _TOKEN.match(identifier):
         raise ApiError.bad_request("identifier must not contain spaces or control characters")
     return identifier
+
+
+def check_web_push_endpoint(endpoint: str) -> None:
+    """SSRF policy at registration (core/ssrf.py): https, no userinfo, and a host that is not, and
+    does not resolve to, a loopback/private/link-local/... address unless the network is allowed
+    (HERALD_ALLOWED_PRIVATE_NETWORKS). A host that does not resolve at all is accepted here: nothing
+    is fetched at registration, DNS may be briefly down, and the Web Push provider checks every
+    endpoint again at send time, pinning the connection to the addresses it checked."""
+    try:
+        check_public_url(endpoint, purpose="identifier (the web push endpoint)", allow_unresolvable=True)
+    except UnsafeUrl as exc:
+        raise ApiError.bad_request(str(exc)) from exc
 
 
 def normalize_phone(value: str) -> str:

@@ -66,6 +66,35 @@ class AppInputSerializer(serializers.Serializer):
     vapid_private_key = secret_field()
     vapid_subject = serializers.CharField(max_length=500, required=False, allow_null=True, allow_blank=True)
     allow_unauthenticated_device_calls = serializers.BooleanField(required=False)
+    # Email (SMTP), the HTTP SMS gateway and WNS: write-only, never echoed back.
+    smtp_host = serializers.CharField(
+        max_length=255, required=False, allow_null=True, allow_blank=True, write_only=True
+    )
+    smtp_port = serializers.IntegerField(
+        min_value=1, max_value=65535, required=False, allow_null=True, write_only=True
+    )
+    smtp_username = serializers.CharField(
+        max_length=255, required=False, allow_null=True, allow_blank=True, write_only=True
+    )
+    smtp_password = secret_field()
+    smtp_use_tls = serializers.BooleanField(required=False, write_only=True, help_text="STARTTLS.")
+    email_from_address = serializers.EmailField(
+        max_length=254, required=False, allow_null=True, allow_blank=True, write_only=True
+    )
+    email_from_name = serializers.CharField(
+        max_length=200, required=False, allow_null=True, allow_blank=True, write_only=True
+    )
+    sms_gateway = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        write_only=True,
+        help_text="HTTP SMS gateway in MobileFirst's smsConf shape: {host, port, programName, name?, "
+        "parameters: [{name, value, encode?}]}; values use {phoneNumber} and {message}.",
+    )
+    wns_package_sid = serializers.CharField(
+        max_length=255, required=False, allow_null=True, allow_blank=True, write_only=True
+    )
+    wns_client_secret = secret_field()
 
 
 def iso_millis(value) -> str | None:
@@ -113,6 +142,11 @@ class AppOutputSerializer(serializers.Serializer):
     safari_icon_256_256 = serializers.CharField(required=False)
     site_name = serializers.CharField(allow_null=True)
     android_gcm_sender_id = serializers.CharField(required=False)
+    vapid_public_key = serializers.CharField(
+        required=False,
+        help_text="The app's VAPID public key (base64url, uncompressed P-256 point): the web SDK's "
+        "applicationServerKey. Also at GET /apps/{app_id}/web_push_public_key, without a key.",
+    )
     additional_data_is_root_payload = serializers.BooleanField()
     basic_auth_key = serializers.CharField(
         allow_null=True,
@@ -153,6 +187,7 @@ class AppOutputSerializer(serializers.Serializer):
             ),
             "safari_icon_256_256": app.safari_icon_256_256,
             "android_gcm_sender_id": app.android_gcm_sender_id,
+            "vapid_public_key": app.vapid_public_key,
         }
         data.update({k: v for k, v in optional.items() if v})
         return data

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.response import Response
 
 from apps.api.serializers import AppInputSerializer, AppOutputSerializer
 from apps.selectors import apps_with_player_counts
 from apps.services import app_create, app_update
-from core.api.base import UserKeyView, parse_uuid
+from apps.vapid import ensure_vapid_keys
+from core.api.base import DeviceView, UserKeyView, parse_uuid
 from core.api.errors import ApiError
 from core.api.schema_docs import ERROR_RESPONSES
 
@@ -88,3 +90,25 @@ class AppDetailView(UserKeyView):
             raise ApiError.bad_request("Name Enter an app name")
         app_update(app=app, data=data)
         return Response(AppOutputSerializer(self.scoped_app(app_id)).data)
+
+
+class WebPushPublicKeyView(DeviceView):
+    """The app's VAPID public key, for the web SDK's ``pushManager.subscribe`` (its
+    ``applicationServerKey``). OneSignal serves it in its web SDK config; Herald serves it here,
+    keyless like the other device endpoints. An app without a key pair gets one now."""
+
+    @extend_schema(
+        operation_id="get_web_push_public_key",
+        summary="View an app's Web Push (VAPID) public key",
+        auth=[{"app_key": []}, {}],
+        responses={
+            200: inline_serializer(
+                "WebPushPublicKey",
+                {"vapid_public_key": serializers.CharField(help_text="base64url, uncompressed P-256 point")},
+            ),
+            **ERROR_RESPONSES,
+        },
+    )
+    def get(self, request, app_id: str):
+        app = ensure_vapid_keys(self.app)
+        return Response({"vapid_public_key": app.vapid_public_key})

@@ -228,6 +228,10 @@ HERALD_WNS_TOKEN_URL = env.str("HERALD_WNS_TOKEN_URL", default="https://login.li
 HERALD_ALLOWED_PRIVATE_NETWORKS = env.list("HERALD_ALLOWED_PRIVATE_NETWORKS", default=[])
 # The public base URL of this Herald for links in messages (email unsubscribe); empty: HERALD_PUBLIC_URL.
 HERALD_UNSUBSCRIBE_BASE_URL = env.str("HERALD_UNSUBSCRIBE_BASE_URL", default="")
+# Used by bootstrap_demo to wire the demo app to `python -m gatewaysim` (make run sets them).
+HERALD_GATEWAYSIM_CONTROL_URL = env.str("HERALD_GATEWAYSIM_CONTROL_URL", default="").rstrip("/")
+HERALD_DEMO_SMTP_PORT = env_int("HERALD_DEMO_SMTP_PORT", 9104)
+HERALD_DEMO_SMS_PORT = env_int("HERALD_DEMO_SMS_PORT", 9105)
 
 LOGGING = {
     "version": 1,

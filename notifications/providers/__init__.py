@@ -9,6 +9,11 @@ from notifications.providers.base import Provider, ProviderNotConfigured
 # platform -> "module:Class"; the APNs, Web Push, email, SMS and WNS providers plug in here.
 PROVIDERS = {
     "fcm": "notifications.providers.fcm:FcmProvider",
+    "email": "notifications.providers.email:EmailProvider",
+    "sms": "notifications.providers.sms:SmsProvider",
+    "wns": "notifications.providers.wns:WnsProvider",
+    "apns": "notifications.providers.apns:ApnsProvider",
+    "webpush": "notifications.providers.webpush:WebPushProvider",
 }
 
 

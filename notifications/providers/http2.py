@@ -45,8 +45,14 @@ class Http2Client:
         timeout_ms: int = 30_000,
         connect_timeout_ms: int = 10_000,
         max_connections: int = 2,
+        client_cert_pem: bytes | None = None,
+        client_key_pem: bytes | None = None,
     ):
         self.ca_file = ca_file
+        # A TLS client certificate (APNs certificate-based auth), handed to libcurl from memory
+        # so that the private key is never written to disk.
+        self.client_cert_pem = client_cert_pem
+        self.client_key_pem = client_key_pem
         self.max_in_flight = max_in_flight
         self.timeout_ms = timeout_ms
         self.connect_timeout_ms = connect_timeout_ms
@@ -87,6 +93,12 @@ class Http2Client:
         handle.setopt(pycurl.CONNECTTIMEOUT_MS, self.connect_timeout_ms)
         if self.ca_file:
             handle.setopt(pycurl.CAINFO, self.ca_file)
+        if self.client_cert_pem is not None:
+            handle.setopt(pycurl.SSLCERT_BLOB, self.client_cert_pem)
+            handle.setopt(pycurl.SSLCERTTYPE, "PEM")
+        if self.client_key_pem is not None:
+            handle.setopt(pycurl.SSLKEY_BLOB, self.client_key_pem)
+            handle.setopt(pycurl.SSLKEYTYPE, "PEM")
         handle.setopt(pycurl.WRITEDATA, body)
         handle.setopt(pycurl.HEADERFUNCTION, on_header)
         handle.herald = (request, body, headers)

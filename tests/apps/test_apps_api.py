@@ -101,13 +101,16 @@ def test_app_endpoints_refuse_app_keys_and_revoked_user_keys(api, api_root, own)
 
 
 def test_secrets_are_encrypted_in_the_raw_row(api, own):
+    from apps.vapid import vapid_key_pair
+
+    plain_vapid, _public = vapid_key_pair()  # a VAPID key must be a real P-256 key
     api.put(
         f"/apps/{own.app.id}",
-        {"gcm_key": "plain-gcm-secret", "vapid_private_key": "plain-vapid"},
+        {"gcm_key": "plain-gcm-secret", "vapid_private_key": plain_vapid},
         key=own.user_key,
     )
     with connection.cursor() as cursor:
         cursor.execute("SELECT gcm_key, vapid_private_key FROM apps_app WHERE id = %s", [own.app.id])
         gcm, vapid = cursor.fetchone()
     assert gcm and "plain-gcm-secret" not in gcm and gcm.startswith("gAAAA")
-    assert vapid and "plain-vapid" not in vapid
+    assert vapid and plain_vapid not in vapid

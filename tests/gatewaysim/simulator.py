@@ -40,7 +40,7 @@ from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 READY_LINE = "gatewaysim ready"
@@ -213,6 +213,148 @@ class Simulator:
     def ssl_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.ca_path))
 
+    # --- APNs -----------------------------------------------------------------------------------
+
+    @property
+    def apns_url(self) -> str:
+        """``https://127.0.0.1:<port>``: APNs' base URL (``/3/device/<token>``)."""
+        return self.addresses["apns"]
+
+    def apns_key(
+        self,
+        key_id: str | None = None,
+        team_id: str | None = None,
+        *,
+        topics: list[str] | None = None,
+        strict_token_updates: bool = False,
+        private_key_pem: str | None = None,
+    ) -> tuple[str, str, str]:
+        """An APNs auth key (.p8) registered with the simulator: ``(key_id, team_id, private_key_pem)``.
+
+        A new P-256 key unless ``private_key_pem`` is given (to register one key with several
+        simulators). ``topics`` limits the bundle ids it may push to; ``strict_token_updates``
+        makes the simulator refuse a new JWT within 20 minutes of the previous one.
+        """
+        if private_key_pem is None:
+            key = ec.generate_private_key(ec.SECP256R1())
+            private_key_pem = key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            ).decode()
+        else:
+            key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+        key_id = key_id or uuid.uuid4().hex[:10].upper()
+        team_id = team_id or uuid.uuid4().hex[:10].upper()
+        public_pem = key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        body = {
+            "key_id": key_id,
+            "team_id": team_id,
+            "public_key_pem": public_pem.decode(),
+            "topics": topics,
+            "strict_token_updates": strict_token_updates,
+        }
+        self.control("POST", "/_sim/apns/keys", body, expect=201)
+        return key_id, team_id, private_key_pem
+
+    # --- email (SMTP), SMS gateway and WNS -----------------------------------------------------
+
+    def _listed(self, name: str) -> str:
+        """The address the simulator printed for ``name`` (any scheme, ``smtp://`` included)."""
+        for line in self.output:
+            label, _, value = line.partition(" ")
+            if label == name:
+                return value
+        raise SimulatorError(f"gatewaysim printed no {name} address: {self.output!r}")
+
+    @property
+    def smtp_url(self) -> str:
+        """``smtp://127.0.0.1:<port>``: plain SMTP (STARTTLS offered, any AUTH login accepted)."""
+        return self._listed("email")
+
+    @property
+    def smtp_host(self) -> str:
+        return urllib.parse.urlsplit(self.smtp_url).hostname or ""
+
+    @property
+    def smtp_port(self) -> int:
+        return urllib.parse.urlsplit(self.smtp_url).port or 0
+
+    @property
+    def sms_url(self) -> str:
+        """``http://127.0.0.1:<port>``: the HTTP SMS gateway (any path, GET or POST)."""
+        return self._listed("sms")
+
+    def sms_gateway(self, program_name: str = "/sendsms", **overrides: Any) -> dict[str, Any]:
+        """An ``sms_gateway`` app setting (MobileFirst smsConf shape) that targets the simulator."""
+        url = urllib.parse.urlsplit(self.sms_url)
+        return {
+            "host": url.hostname,
+            "port": url.port,
+            "programName": program_name,
+            "name": "gatewaysim",
+            "parameters": [
+                {"name": "apiKey", "value": "sim-key"},
+                {"name": "to", "value": "{phoneNumber}"},
+                {"name": "text", "value": "{message}"},
+            ],
+            **overrides,
+        }
+
+    @property
+    def wns_url(self) -> str:
+        """``https://127.0.0.1:<port>``: WNS channel URIs live under it (``/w/<id>``)."""
+        return self._listed("wns")
+
+    @property
+    def wns_token_url(self) -> str:
+        """The WNS OAuth endpoint (``HERALD_WNS_TOKEN_URL``)."""
+        return self.wns_url + "/accesstoken.srf"
+
+    def wns_channels(self, count: int = 1, *, expired: bool = False) -> list[str]:
+        """New channel URIs, as a Windows device would get from WNS (``expired``: answered 410)."""
+        body = {"count": count, "expired": expired}
+        return self.control("POST", "/_sim/wns/channels", body, expect=201).body["channels"]
+
+    def wns_channel(self) -> str:
+        return self.wns_channels(1)[0]
+
+    def expire_wns_channels(self, channels: list[str]) -> int:
+        """Expire channels: later notifications to them get 410."""
+        return self.control("POST", "/_sim/wns/channels/expire", {"channels": channels}, expect=200).body[
+            "expired"
+        ]
+
+    def register_wns_app(self, package_sid: str, client_secret: str) -> None:
+        """Make the WNS token endpoint check this Package SID's secret (others are accepted)."""
+        body = {"package_sid": package_sid, "client_secret": client_secret}
+        self.control("POST", "/_sim/wns/apps", body, expect=201)
+
+    # --- Web Push ------------------------------------------------------------------------------
+
+    @property
+    def webpush_url(self) -> str:
+        """``https://127.0.0.1:<port>``: the push service; endpoints live under it (``/push/<id>``)."""
+        return self._listed("webpush")
+
+    def webpush_subscriptions(
+        self, count: int = 1, *, application_server_key: str | None = None
+    ) -> list[dict[str, Any]]:
+        """New subscriptions as ``PushManager.subscribe`` returns them: ``{"endpoint", "keys":
+        {"p256dh", "auth"}}``; with ``application_server_key``, other VAPID keys get 403."""
+        body: dict[str, Any] = {"count": count}
+        if application_server_key is not None:
+            body["application_server_key"] = application_server_key
+        return self.control("POST", "/_sim/webpush/subscriptions", body, expect=201).body["subscriptions"]
+
+    def webpush_subscription(self, *, application_server_key: str | None = None) -> dict[str, Any]:
+        return self.webpush_subscriptions(1, application_server_key=application_server_key)[0]
+
+    def expire_webpush(self, *endpoints: str) -> int:
+        """Expire subscriptions: later pushes to them get 410 Gone."""
+        body = {"endpoints": list(endpoints)}
+        return self.control("POST", "/_sim/webpush/expire", body, expect=200).body["expired"]
+
     # --- lifecycle -----------------------------------------------------------------------------
 
     def stop(self) -> int:
@@ -258,6 +400,7 @@ def start_simulator(
         "0",
         "--fcm-port",
         "0",
+        *_free_gateway_ports(),
         "--state-dir",
         str(state_dir),
         "--exit-with-parent",
@@ -298,6 +441,13 @@ def start_simulator(
         _kill(process)
         raise SimulatorError(f"unexpected gatewaysim output: {output!r}")
     return Simulator(process, addresses, ca_path, state_dir, output)
+
+
+def _free_gateway_ports() -> list[str]:
+    """``--<platform>-port 0`` for every other gateway, so simulators run side by side."""
+    from gatewaysim.server import GATEWAYS
+
+    return [arg for g in GATEWAYS if g.platform != "fcm" for arg in (f"--{g.platform}-port", "0")]
 
 
 def _pump(process: subprocess.Popen[str], lines: queue.Queue[str | None]) -> None:

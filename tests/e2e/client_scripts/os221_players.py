@@ -10,37 +10,16 @@ Prints one JSON object on stdout. Expected API errors are reported as
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 
 import onesignal
+from client_common import api_error, expect_error, model
 from onesignal.api import default_api
 from onesignal.exceptions import ApiException
 from onesignal.model.export_players_request_body import ExportPlayersRequestBody
 from onesignal.model.player import Player
 from onesignal.model.update_player_tags_request_body import UpdatePlayerTagsRequestBody
-
-
-def api_error(exc: ApiException) -> dict:
-    body = exc.body.decode() if isinstance(exc.body, bytes) else exc.body
-    with contextlib.suppress(TypeError, ValueError):
-        body = json.loads(body)
-    return {"exception": type(exc).__name__, "status": exc.status, "body": body}
-
-
-def expect_error(call, *args, **kwargs) -> dict:
-    try:
-        result = call(*args, **kwargs)
-    except ApiException as exc:
-        return api_error(exc)
-    raise AssertionError(f"expected an ApiException, got {result!r}")
-
-
-def player_dict(player) -> dict:
-    data = player.to_dict()
-    data["_type"] = type(player).__name__
-    return data
 
 
 def scenario_players(api, app_id: str, extra: dict) -> dict:
@@ -84,18 +63,18 @@ def scenario_players(api, app_id: str, extra: dict) -> dict:
             "total_count": page_one.total_count,
             "offset": page_one.offset,
             "limit": page_one.limit,
-            "players": [player_dict(p) for p in page_one.players],
+            "players": [model(p) for p in page_one.players],
         },
         "page_rest": {
             "total_count": page_rest.total_count,
             "offset": page_rest.offset,
             "limit": page_rest.limit,
-            "players": [player_dict(p) for p in page_rest.players],
+            "players": [model(p) for p in page_rest.players],
         },
-        "fetched": player_dict(fetched),
+        "fetched": model(fetched),
         "updated": {"type": type(updated).__name__, "success": updated.success},
         "tagged": {"type": type(tagged).__name__, "success": tagged.success},
-        "after": player_dict(after),
+        "after": model(after),
         "deleted": {"type": type(deleted).__name__, "success": deleted.success},
         "delete_again": expect_error(api.delete_player, app_id, second.id),
         "get_deleted": expect_error(api.get_player, app_id, second.id),

@@ -10,35 +10,14 @@ Prints one JSON object on stdout. Expected API errors are reported as
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 
 import onesignal
+from client_common import api_error, expect_error, model
 from onesignal.api import default_api
 from onesignal.exceptions import ApiException
 from onesignal.model.app import App
-
-
-def api_error(exc: ApiException) -> dict:
-    body = exc.body.decode() if isinstance(exc.body, bytes) else exc.body
-    with contextlib.suppress(TypeError, ValueError):
-        body = json.loads(body)
-    return {"exception": type(exc).__name__, "status": exc.status, "body": body}
-
-
-def expect_error(call, *args, **kwargs) -> dict:
-    try:
-        result = call(*args, **kwargs)
-    except ApiException as exc:
-        return api_error(exc)
-    raise AssertionError(f"expected an ApiException, got {result!r}")
-
-
-def app_dict(app) -> dict:
-    data = app.to_dict()
-    data["_type"] = type(app).__name__
-    return data
 
 
 def scenario_apps(api, extra: dict) -> dict:
@@ -58,10 +37,10 @@ def scenario_apps(api, extra: dict) -> dict:
     )
     listed_after = api.get_apps()
     return {
-        "listed": {"type": type(listed).__name__, "apps": [app_dict(a) for a in listed.value]},
-        "created": app_dict(created),
-        "fetched": app_dict(fetched),
-        "updated": app_dict(updated),
+        "listed": {"type": type(listed).__name__, "apps": [model(a) for a in listed.value]},
+        "created": model(created),
+        "fetched": model(fetched),
+        "updated": model(updated),
         "listed_after": [a.id for a in listed_after.value],
         "get_unknown": expect_error(api.get_app, "00000000-0000-0000-0000-000000000000"),
     }

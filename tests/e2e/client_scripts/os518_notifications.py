@@ -11,32 +11,18 @@ Expected API errors are reported as ``{"status": ..., "body": ...}``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 from datetime import datetime
 
 import onesignal
+from client_common import api_error, model
 from onesignal.api import default_api
 from onesignal.exceptions import ApiException
 from onesignal.model.filter import Filter
 from onesignal.model.language_string_map import LanguageStringMap
 from onesignal.model.notification import Notification
 from onesignal.model.segment import Segment
-
-
-def api_error(exc: ApiException) -> dict:
-    body = exc.body.decode() if isinstance(exc.body, bytes) else exc.body
-    with contextlib.suppress(TypeError, ValueError):
-        body = json.loads(body)
-    return {"exception": type(exc).__name__, "status": exc.status, "body": body}
-
-
-def model(value) -> dict:
-    """A decoded model as JSON-able data, with its class name (what the client built)."""
-    data = value.to_dict()
-    data["_type"] = type(value).__name__
-    return data
 
 
 def scenario_create(api, app_id: str, extra: dict) -> dict:
