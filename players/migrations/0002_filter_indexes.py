@@ -2,8 +2,9 @@
 
 import django.contrib.postgres.indexes
 import django.db.models.functions.text
-from django.contrib.postgres.operations import AddIndexConcurrently
 from django.db import migrations, models
+
+from core.migration_ops import AddIndexConcurrentlyWherePossible
 
 
 class Migration(migrations.Migration):
@@ -16,29 +17,29 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        AddIndexConcurrently(
+        AddIndexConcurrentlyWherePossible(
             model_name="player",
             index=django.contrib.postgres.indexes.GinIndex(
                 fields=["tags"], name="player_tags_gin", opclasses=["jsonb_path_ops"]
             ),
         ),
-        AddIndexConcurrently(
+        AddIndexConcurrentlyWherePossible(
             model_name="player",
             index=models.Index(fields=["app", "created_at"], name="player_app_created_idx"),
         ),
-        AddIndexConcurrently(
+        AddIndexConcurrentlyWherePossible(
             model_name="player",
             index=models.Index(fields=["app", "session_count"], name="player_app_sessions_idx"),
         ),
-        AddIndexConcurrently(
+        AddIndexConcurrentlyWherePossible(
             model_name="player",
             index=models.Index(fields=["app", "amount_spent"], name="player_app_spent_idx"),
         ),
-        AddIndexConcurrently(
+        AddIndexConcurrentlyWherePossible(
             model_name="player",
             index=models.Index(fields=["app", "language"], name="player_app_language_idx"),
         ),
-        AddIndexConcurrently(
+        AddIndexConcurrentlyWherePossible(
             model_name="player",
             index=models.Index(
                 models.F("app"),
@@ -46,11 +47,11 @@ class Migration(migrations.Migration):
                 name="player_app_country_idx",
             ),
         ),
-        AddIndexConcurrently(
+        AddIndexConcurrentlyWherePossible(
             model_name="player",
             index=models.Index(fields=["app", "lat", "long"], name="player_app_lat_long_idx"),
         ),
-        AddIndexConcurrently(
+        AddIndexConcurrentlyWherePossible(
             model_name="purchase",
             index=models.Index(fields=["sku", "player"], name="purchase_sku_player_idx"),
         ),
