@@ -25,13 +25,17 @@ class Audience:
 
 
 def _segments_audience(app: App, body: dict) -> QuerySet[Player]:
+    from segments.filters import FilterError
     from segments.selectors import audience
 
-    return audience(
-        app=app,
-        included_segments=body.get("included_segments") or [],
-        excluded_segments=body.get("excluded_segments") or [],
-    )
+    try:
+        return audience(
+            app=app,
+            included_segments=body.get("included_segments") or [],
+            excluded_segments=body.get("excluded_segments") or [],
+        )
+    except FilterError as exc:
+        raise ApiError.bad_request(str(exc)) from exc
 
 
 def _filters_audience(app: App, body: dict) -> QuerySet[Player]:

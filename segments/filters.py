@@ -53,6 +53,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection
 from django.db.models import BooleanField, Exists, Expression, F, OuterRef, Q
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Upper
@@ -458,7 +459,18 @@ _VERSION_KEY_SQL = (
 )
 
 
+def _require_postgresql(field: str) -> None:
+    """Tag and app_version comparisons are PostgreSQL SQL (JSONB containment, numeric casts);
+    the embedded SQLite default of `make run` refuses them with a clear 400, not a 500."""
+    if connection.vendor != "postgresql":
+        raise FilterError(
+            f"Invalid filter: {field} filters need PostgreSQL; this Herald runs on the embedded SQLite "
+            "default (set DATABASE_URL to a PostgreSQL database)"
+        )
+
+
 def _compile_app_version(entry: dict, now: datetime) -> Q:
+    _require_postgresql("app_version")
     operator = {">": ">", "<": "<", "=": "=", "!=": "<>"}[entry["relation"]]
     compare = Sql(
         f'{_VERSION_KEY_SQL} COLLATE "C" {operator} (%s::text[]) COLLATE "C"',
@@ -558,6 +570,7 @@ def _tag_in(key: str, value: str) -> Q:
 
 
 def _compile_tag(entry: dict, now: datetime) -> Q:
+    _require_postgresql("tag")
     key, relation, value = entry["key"], entry["relation"], entry.get("value", "")
     if relation == "exists":
         return _tag_present(key)

@@ -75,8 +75,16 @@ DATABASES = {
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Web, worker and beat share the file: wait on locks instead of failing at once.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Web, worker and beat share the file: WAL lets readers run beside the writer, and IMMEDIATE
+    # transactions take the write lock up front, so a waiting writer waits out `timeout` instead of
+    # failing at once with "database is locked" when it tries to upgrade a read lock.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -220,8 +228,12 @@ HERALD_FCM_BASE_URL = env.str("HERALD_FCM_BASE_URL", default="https://fcm.google
 HERALD_GATEWAY_CA_FILE = env.str("HERALD_GATEWAY_CA_FILE", default="")
 HERALD_IDEMPOTENCY_DAYS = env_int("HERALD_IDEMPOTENCY_DAYS", 30)
 # Gateway base URLs, overridable so the simulators can stand in for the real services.
-HERALD_APNS_PRODUCTION_URL = env.str("HERALD_APNS_PRODUCTION_URL", default="https://api.push.apple.com").rstrip("/")
-HERALD_APNS_SANDBOX_URL = env.str("HERALD_APNS_SANDBOX_URL", default="https://api.sandbox.push.apple.com").rstrip("/")
+HERALD_APNS_PRODUCTION_URL = env.str(
+    "HERALD_APNS_PRODUCTION_URL", default="https://api.push.apple.com"
+).rstrip("/")
+HERALD_APNS_SANDBOX_URL = env.str(
+    "HERALD_APNS_SANDBOX_URL", default="https://api.sandbox.push.apple.com"
+).rstrip("/")
 HERALD_WNS_TOKEN_URL = env.str("HERALD_WNS_TOKEN_URL", default="https://login.live.com/accesstoken.srf")
 # Web Push endpoints, webhook URLs and image URLs must resolve to public addresses unless a network
 # is listed here (the simulators run on loopback): comma-separated CIDRs, e.g. 127.0.0.0/8.
