@@ -22,11 +22,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from django.utils import timezone
 
 from apps.models import App
-from notifications.models import DeliveryBatch, Notification
+from notifications.models import Notification
 from players.models import Player
+from tests.e2e.support import settle
 from tests.gatewaysim.simulator import Simulator, running_simulator
 
 pytestmark = pytest.mark.e2e
@@ -91,25 +91,6 @@ def pipeline(gateways: Gateways, settings, transactional_db) -> Iterator[None]:
         setattr(settings, name, value)
     yield
     settle()
-
-
-def settle(timeout: float = 15.0) -> None:
-    """Stop what a test left in progress and wait for batches being sent, so that flushing the test
-    database never races the worker."""
-    Notification.objects.filter(completed_at__isnull=True, canceled=False).update(
-        canceled=True, status=Notification.Status.CANCELED
-    )
-    DeliveryBatch.objects.filter(status=DeliveryBatch.Status.PENDING).update(
-        status=DeliveryBatch.Status.CANCELED
-    )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        live = DeliveryBatch.objects.filter(
-            status=DeliveryBatch.Status.SENDING, lease_expires_at__gt=timezone.now()
-        )
-        if not live.exists():
-            return
-        time.sleep(0.1)
 
 
 @dataclass

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from django.utils import timezone
 
-from notifications.models import Delivery, DeliveryBatch, Notification
+from notifications.models import Delivery
 from players.models import Player
+from tests.e2e.support import settle
 from tests.gatewaysim.simulator import Simulator, running_simulator
 
 pytestmark = pytest.mark.e2e
@@ -74,23 +74,6 @@ def pipeline(sim, settings, transactional_db) -> Iterator[None]:
         setattr(settings, name, value)
     yield
     settle()
-
-
-def settle(timeout: float = 15.0) -> None:
-    """Cancel what a test left running and wait out batches in flight (the DB flush must not race)."""
-    Notification.objects.filter(completed_at__isnull=True, canceled=False).update(
-        canceled=True, status=Notification.Status.CANCELED
-    )
-    DeliveryBatch.objects.filter(status=DeliveryBatch.Status.PENDING).update(
-        status=DeliveryBatch.Status.CANCELED
-    )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not DeliveryBatch.objects.filter(
-            status=DeliveryBatch.Status.SENDING, lease_expires_at__gt=timezone.now()
-        ).exists():
-            return
-        time.sleep(0.1)
 
 
 @dataclass

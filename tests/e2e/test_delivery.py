@@ -48,6 +48,7 @@ from notifications.pipeline import dispatch_due
 from notifications.tasks import deliver_batch_task, fan_out_task
 from players.models import Player
 from tests.e2e.conftest import start_worker, stop_worker, worker_env
+from tests.e2e.support import settle
 from tests.gatewaysim.simulator import Simulator, running_simulator
 
 pytestmark = pytest.mark.e2e
@@ -108,25 +109,6 @@ def pipeline(sim, settings, transactional_db) -> Iterator[None]:
         setattr(settings, name, value)
     yield
     settle()
-
-
-def settle(timeout: float = 15.0) -> None:
-    """Stop what a test left in progress and wait for the batches being sent, so that the flush of
-    the test database never races the worker (an error there would fail the next test)."""
-    Notification.objects.filter(completed_at__isnull=True, canceled=False).update(
-        canceled=True, status=Notification.Status.CANCELED
-    )
-    DeliveryBatch.objects.filter(status=DeliveryBatch.Status.PENDING).update(
-        status=DeliveryBatch.Status.CANCELED
-    )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        live = DeliveryBatch.objects.filter(
-            status=DeliveryBatch.Status.SENDING, lease_expires_at__gt=timezone.now()
-        )
-        if not live.exists():
-            return
-        time.sleep(0.1)
 
 
 @dataclass

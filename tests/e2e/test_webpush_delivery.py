@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from django.utils import timezone
 
 from core import ssrf
 from notifications.models import Delivery, DeliveryBatch, Notification
 from notifications.providers.base import Outcome, Recipient, RenderedMessage
 from notifications.providers.webpush import WebPushProvider
 from players.models import Player
+from tests.e2e.support import settle
 from tests.gatewaysim.simulator import Simulator, running_simulator
 
 pytestmark = pytest.mark.e2e
@@ -61,24 +61,6 @@ def pipeline(sim, settings, transactional_db) -> Iterator[None]:
     settings.HERALD_RETRY_BASE_SECONDS = RETRY_BASE_MS / 1000
     yield
     settle()
-
-
-def settle(timeout: float = 15.0) -> None:
-    """Cancel what a test left running and wait for batches being sent (see test_delivery.py)."""
-    Notification.objects.filter(completed_at__isnull=True, canceled=False).update(
-        canceled=True, status=Notification.Status.CANCELED
-    )
-    DeliveryBatch.objects.filter(status=DeliveryBatch.Status.PENDING).update(
-        status=DeliveryBatch.Status.CANCELED
-    )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        live = DeliveryBatch.objects.filter(
-            status=DeliveryBatch.Status.SENDING, lease_expires_at__gt=timezone.now()
-        )
-        if not live.exists():
-            return
-        time.sleep(0.1)
 
 
 @dataclass
