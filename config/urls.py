@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core.views import api_not_found
+from imfpush.token_views import MfpIntrospectionView, MfpTokenView
 from notifications.unsubscribe import email_unsubscribe
 from players.downloads import csv_export_download
 
@@ -17,6 +19,12 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("csv_exports/<str:app_id>/<str:file_name>", csv_export_download, name="csv-export-download"),
     path("email/unsubscribe/<str:token>", email_unsubscribe, name="email-unsubscribe"),
+    path("imfpush/v1/", include(("imfpush.urls", "imfpush"), namespace="imfpush")),
+    *[
+        path(f"{runtime}/api/az/v1/{name}", view.as_view(), name=f"mfp-{name}-{runtime}")
+        for runtime in settings.HERALD_MFP_RUNTIMES
+        for name, view in (("token", MfpTokenView), ("introspection", MfpIntrospectionView))
+    ],
     path("api/v1/", include(("config.api_urls", "api_v1"), namespace="api_v1")),
     path("", include(("config.api_urls", "api"), namespace="api")),
     re_path(r"^.*$", api_not_found),

@@ -33,6 +33,8 @@ INSTALLED_APPS = [
     "players",
     "segments",
     "notifications",
+    "oauth2_provider",
+    "imfpush",
 ]
 
 MIDDLEWARE = [
@@ -109,6 +111,9 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
+# Error messages of /imfpush/v1 follow Accept-Language (mobilefirst-push-api.md §1.3); the
+# catalogues live in imfpush/locale. en-US is the fallback.
+LANGUAGES = [("en-us", "English"), ("de", "Deutsch"), ("es", "Español")]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -164,6 +169,22 @@ SPECTACULAR_SETTINGS = {
         }
     },
 }
+
+# --- OAuth 2 for /imfpush/v1 (django-oauth-toolkit) ---------------------------------------
+OAUTH2_PROVIDER_APPLICATION_MODEL = "imfpush.ConfidentialClient"
+OAUTH2_PROVIDER = {
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env_int("HERALD_MFP_TOKEN_SECONDS", 3600),
+    # Only the SHA-256 of each access token is stored (RFC 9700 §2.1.1): a database dump holds
+    # no usable token.
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "OAUTH2_VALIDATOR_CLASS": "imfpush.oauth.ScopePatternValidator",
+    "SCOPES_BACKEND_CLASS": "imfpush.oauth.PatternScopes",
+    # A token requested without a scope gets MFP's default, which allows no push operation.
+    "SCOPES": {"RegisteredClient": "Default scope of a confidential client; grants nothing"},
+    "DEFAULT_SCOPES": ["RegisteredClient"],
+}
+# Runtime names served at /<runtime>/api/az/v1/token besides "mfp".
+HERALD_MFP_RUNTIMES = env.list("HERALD_MFP_RUNTIMES", default=["mfp"])
 
 # --- Celery -------------------------------------------------------------------------------
 # Embedded broker: a SQLite file shared by web, worker and beat. Redis when REDIS_URL is set.
@@ -235,6 +256,15 @@ HERALD_APNS_SANDBOX_URL = env.str(
     "HERALD_APNS_SANDBOX_URL", default="https://api.sandbox.push.apple.com"
 ).rstrip("/")
 HERALD_WNS_TOKEN_URL = env.str("HERALD_WNS_TOKEN_URL", default="https://login.live.com/accesstoken.srf")
+# Huawei Push Kit: the OAuth 2 token endpoint and the push API's base (``/v1/{app id}/messages:send``).
+HERALD_HMS_TOKEN_URL = env.str(
+    "HERALD_HMS_TOKEN_URL", default="https://oauth-login.cloud.huawei.com/oauth2/v3/token"
+)
+HERALD_HMS_BASE_URL = env.str("HERALD_HMS_BASE_URL", default="https://push-api.cloud.huawei.com").rstrip("/")
+# Amazon Device Messaging: the Login with Amazon token endpoint and the messaging API's base
+# (``/messaging/registrations/{registration id}/messages``).
+HERALD_ADM_TOKEN_URL = env.str("HERALD_ADM_TOKEN_URL", default="https://api.amazon.com/auth/o2/token")
+HERALD_ADM_BASE_URL = env.str("HERALD_ADM_BASE_URL", default="https://api.amazon.com").rstrip("/")
 # Web Push endpoints, webhook URLs and image URLs must resolve to public addresses unless a network
 # is listed here (the simulators run on loopback): comma-separated CIDRs, e.g. 127.0.0.0/8.
 HERALD_ALLOWED_PRIVATE_NETWORKS = env.list("HERALD_ALLOWED_PRIVATE_NETWORKS", default=[])
