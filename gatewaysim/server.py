@@ -15,10 +15,12 @@ import socket
 import sys
 from pathlib import Path
 
+from gatewaysim.adm import AdmGateway
 from gatewaysim.apns import ApnsGateway
 from gatewaysim.control import ControlApp
 from gatewaysim.fcm import FcmGateway
 from gatewaysim.gateway import Gateway
+from gatewaysim.hms import HmsGateway
 from gatewaysim.httpserver import BACKLOG, Server, tls_context
 from gatewaysim.sms import SmsGateway
 from gatewaysim.smtp import SmtpGateway
@@ -27,8 +29,17 @@ from gatewaysim.tls import ensure_tls
 from gatewaysim.webpush import WebPushGateway
 from gatewaysim.wns import WnsGateway
 
-# Simulators served, each with a --<platform>-port option. Add APNs, Web Push, WNS... here.
-GATEWAYS: list[type[Gateway]] = [FcmGateway, ApnsGateway, WebPushGateway, SmtpGateway, SmsGateway, WnsGateway]
+# Simulators served, each with a --<platform>-port option (default ports 9101, 9102, ... in this order).
+GATEWAYS: list[type[Gateway]] = [
+    FcmGateway,
+    ApnsGateway,
+    WebPushGateway,
+    SmtpGateway,
+    SmsGateway,
+    WnsGateway,
+    HmsGateway,
+    AdmGateway,
+]
 DEFAULT_CONTROL_PORT = 9100
 READY_LINE = "gatewaysim ready"
 

@@ -18,7 +18,7 @@ from gatewaysim.faults import FaultPlan
 
 # Every platform Herald delivers to; stats list them all so their shape never changes as
 # simulators are added.
-PLATFORMS = ("apns", "fcm", "webpush", "email", "sms", "wns")
+PLATFORMS = ("apns", "fcm", "webpush", "email", "sms", "wns", "hms", "adm")
 DEFAULT_MAX_DELIVERIES = 2_000_000
 REDACTED = b"[redacted]"
 

@@ -330,6 +330,59 @@ class Simulator:
         body = {"package_sid": package_sid, "client_secret": client_secret}
         self.control("POST", "/_sim/wns/apps", body, expect=201)
 
+    # --- Huawei Push Kit and ADM ---------------------------------------------------------------
+
+    @property
+    def hms_url(self) -> str:
+        """``https://127.0.0.1:<port>``: Push Kit's base URL (``HERALD_HMS_BASE_URL``)."""
+        return self._listed("hms")
+
+    @property
+    def hms_token_url(self) -> str:
+        """The Huawei OAuth endpoint (``HERALD_HMS_TOKEN_URL``)."""
+        return self.hms_url + "/oauth2/v3/token"
+
+    def register_hms_app(self, app_id: str, app_secret: str) -> None:
+        """Make the Huawei token endpoint check this App ID's secret (others are accepted)."""
+        self.control("POST", "/_sim/hms/apps", {"app_id": app_id, "app_secret": app_secret}, expect=201)
+
+    def invalidate_hms_tokens(self, *tokens: str) -> None:
+        """Push tokens that Push Kit will call illegal from now on (80100000 / 80300007)."""
+        self.control("POST", "/_sim/hms/tokens/invalidate", {"tokens": list(tokens)}, expect=200)
+
+    @property
+    def adm_url(self) -> str:
+        """``https://127.0.0.1:<port>``: ADM's base URL (``HERALD_ADM_BASE_URL``)."""
+        return self._listed("adm")
+
+    @property
+    def adm_token_url(self) -> str:
+        """The Login with Amazon endpoint (``HERALD_ADM_TOKEN_URL``)."""
+        return self.adm_url + "/auth/o2/token"
+
+    def adm_registration_ids(self, count: int = 1, *, unregistered: bool = False) -> list[str]:
+        """New ADM registration ids, as Fire devices get them (``unregistered``: answered 410)."""
+        body = {"count": count, "unregistered": unregistered}
+        return self.control("POST", "/_sim/adm/registrations", body, expect=201).body["registration_ids"]
+
+    def unregister_adm(self, *registration_ids: str) -> None:
+        """Later messages to these registration ids get 410 Unregistered."""
+        body = {"registration_ids": list(registration_ids)}
+        self.control("POST", "/_sim/adm/registrations/unregister", body, expect=200)
+
+    def register_adm_client(self, client_id: str, client_secret: str) -> None:
+        """Make the LWA token endpoint check this client id's secret (others are accepted)."""
+        body = {"client_id": client_id, "client_secret": client_secret}
+        self.control("POST", "/_sim/adm/clients", body, expect=201)
+
+    def expire_access_tokens(self, platform: str) -> int:
+        """Age every access token ``platform`` (``hms`` or ``adm``) issued: next sends get 'expired'."""
+        return self.control("POST", f"/_sim/{platform}/oauth/expire", {}, expect=200).body["expired"]
+
+    def access_tokens_issued(self, platform: str) -> int:
+        """Access tokens ``platform`` (``hms`` or ``adm``) issued since the last reset."""
+        return self.control("GET", f"/_sim/{platform}/oauth", expect=200).body["issued"]
+
     # --- Web Push ------------------------------------------------------------------------------
 
     @property

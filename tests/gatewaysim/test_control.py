@@ -10,7 +10,7 @@ import pytest
 from tests.gatewaysim.simulator import Simulator
 from tests.gatewaysim.test_fcm_send import onesignal_message, send
 
-PLATFORMS = {"apns", "fcm", "webpush", "email", "sms", "wns"}
+PLATFORMS = {"apns", "fcm", "webpush", "email", "sms", "wns", "hms", "adm"}
 ZERO = {"received": 0, "accepted": 0, "rejected": 0, "duplicates": 0}
 
 
