@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 
+from apps.credentials import check_adm_client_id, check_client_secret, check_huawei_app_id
 from apps.models import App, AppKey, Membership, Organization, UserKey
 from apps.services import api_key_revoke, api_key_rotate, app_key_issue, user_key_issue
+from core.api.errors import ApiError
 
 
 class OrganizationScopedAdmin(admin.ModelAdmin):
@@ -122,8 +126,66 @@ class AppKeyInline(admin.TabularInline):
         return False
 
 
+def _checked(check, *args):
+    """Run one of apps.credentials' checks, turning its API error into a form error."""
+    try:
+        return check(*args)
+    except ApiError as error:
+        raise ValidationError(error.body["errors"][0]) from error
+
+
+# Client secrets that staff may type into the dashboard: write-only, like the API.
+ADMIN_WRITE_ONLY_SECRETS = ("huawei_app_secret", "adm_client_secret")
+
+
+class AppAdminForm(forms.ModelForm):
+    """Huawei and ADM client secrets can be typed here: write-only (never rendered back), and left
+    blank to keep the stored one. Other secrets are uploaded through the API, which validates them.
+    The admin builds the Meta (every field but AppAdmin.exclude)."""
+
+    huawei_app_secret = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Huawei Push Kit App Secret. Leave blank to keep the current one.",
+    )
+    adm_client_secret = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Amazon Device Messaging client secret. Leave blank to keep the current one.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ADMIN_WRITE_ONLY_SECRETS:
+            self.initial[name] = ""  # never send a stored secret to the browser
+
+    def clean_huawei_app_id(self):
+        value = (self.cleaned_data.get("huawei_app_id") or "").strip()
+        return _checked(check_huawei_app_id, value) if value else None
+
+    def clean_adm_client_id(self):
+        value = (self.cleaned_data.get("adm_client_id") or "").strip()
+        return _checked(check_adm_client_id, value) if value else None
+
+    def _clean_secret(self, name: str):
+        value = self.cleaned_data.get(name) or ""
+        if not value:
+            # Blank keeps what is stored (the form never shows it, so blank is the normal case).
+            return getattr(self.instance, name) if self.instance.pk else None
+        return _checked(check_client_secret, name, value)
+
+    def clean_huawei_app_secret(self):
+        return self._clean_secret("huawei_app_secret")
+
+    def clean_adm_client_secret(self):
+        return self._clean_secret("adm_client_secret")
+
+
 @admin.register(App)
 class AppAdmin(OrganizationScopedAdmin):
+    form = AppAdminForm
     list_display = ["name", "id", "organization", "apns_env", "created_at"]
     list_filter = ["apns_env"]
     list_select_related = ["organization"]
@@ -139,8 +201,9 @@ class AppAdmin(OrganizationScopedAdmin):
         "vapid_public_key",
         "configured_secrets",
     ]
-    # Secrets are set through the API (validated there) and never displayed.
-    exclude = App.SECRET_FIELDS
+    # Secrets are never displayed. Most are set through the API (validated there); the Huawei and
+    # ADM client secrets can also be typed into AppAdminForm's write-only fields.
+    exclude = [name for name in App.SECRET_FIELDS if name not in ADMIN_WRITE_ONLY_SECRETS]
 
     @admin.display(description="Configured credentials")
     def configured_secrets(self, app):

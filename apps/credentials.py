@@ -161,3 +161,42 @@ def check_wns_package_sid(value: str) -> str:
             "wns_package_sid must be the app's Package SID, like ms-app://S-1-15-2-..."
         )
     return value
+
+
+# --- Huawei Push Kit and Amazon Device Messaging --------------------------------------------------
+
+# AppGallery Connect shows an app's OAuth 2.0 client id (its App ID) as a decimal number; it is also
+# the {appId} path segment of the v1 send URL, so nothing else may get through.
+_HUAWEI_APP_ID = re.compile(r"^[0-9]{1,32}$")
+# Login with Amazon security profiles: "amzn1.application-oa2-client.<hex>".
+ADM_CLIENT_ID_PREFIX = "amzn1.application-oa2-client."
+_ADM_CLIENT_ID = re.compile(r"^amzn1\.application-oa2-client\.[A-Za-z0-9]{1,200}$")
+MAX_CLIENT_SECRET_LENGTH = 512
+
+
+def check_huawei_app_id(value: str) -> str:
+    value = value.strip()
+    if not _HUAWEI_APP_ID.match(value):
+        raise ApiError.bad_request(
+            "huawei_app_id must be the App ID (OAuth 2.0 client ID) from AppGallery Connect, digits only"
+        )
+    return value
+
+
+def check_adm_client_id(value: str) -> str:
+    value = value.strip()
+    if not _ADM_CLIENT_ID.match(value):
+        raise ApiError.bad_request(
+            f"adm_client_id must be a Login with Amazon client ID, like {ADM_CLIENT_ID_PREFIX}0123abcd..."
+        )
+    return value
+
+
+def check_client_secret(field: str, value: str) -> str:
+    """An OAuth client secret: sent as a form field, so printable, without spaces, and bounded."""
+    if len(value) > MAX_CLIENT_SECRET_LENGTH or not value.isprintable() or any(c.isspace() for c in value):
+        raise ApiError.bad_request(
+            f"{field} must be the client secret as shown by the console: at most "
+            f"{MAX_CLIENT_SECRET_LENGTH} printable characters, no spaces"
+        )
+    return value

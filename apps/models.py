@@ -95,6 +95,11 @@ class App(models.Model):
     email_from_address = models.EmailField(null=True, blank=True)
     email_from_name = models.CharField(max_length=200, null=True, blank=True)
     wns_package_sid = models.CharField(max_length=255, null=True, blank=True)
+    # Huawei Push Kit (device type 13): the AppGallery Connect app's OAuth 2.0 client id (its App ID),
+    # which is also the {appId} of the send URL. Amazon Device Messaging (device type 2): the Login
+    # with Amazon security profile's client id.
+    huawei_app_id = models.CharField(max_length=32, null=True, blank=True)
+    adm_client_id = models.CharField(max_length=255, null=True, blank=True)
 
     # Secrets: encrypted at rest, write-only through the API, never echoed back.
     gcm_key = EncryptedTextField(null=True, blank=True)
@@ -111,6 +116,8 @@ class App(models.Model):
     # carry the gateway's API key, so the whole configuration is a secret.
     sms_gateway_json = EncryptedTextField(null=True, blank=True)
     wns_client_secret = EncryptedTextField(null=True, blank=True)
+    huawei_app_secret = EncryptedTextField(null=True, blank=True)
+    adm_client_secret = EncryptedTextField(null=True, blank=True)
 
     SECRET_FIELDS = (
         "gcm_key",
@@ -125,6 +132,8 @@ class App(models.Model):
         "smtp_password",
         "sms_gateway_json",
         "wns_client_secret",
+        "huawei_app_secret",
+        "adm_client_secret",
     )
 
     class Meta:

@@ -9,8 +9,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.credentials import (
+    check_adm_client_id,
     check_apns_p8,
+    check_client_secret,
     check_hostname,
+    check_huawei_app_id,
     check_wns_package_sid,
     read_fcm_service_account,
     read_p12,
@@ -116,7 +119,7 @@ def _blank_to_none(value):
 
 
 def _apply_channel_fields(app: App, data: dict[str, Any]) -> None:
-    """Email (SMTP), the HTTP SMS gateway and WNS. Blank or null clears a field."""
+    """Email (SMTP), the HTTP SMS gateway, WNS, Huawei Push Kit and ADM. Blank or null clears a field."""
     if "smtp_host" in data:
         host = _blank_to_none(data["smtp_host"])
         app.smtp_host = check_hostname("smtp_host", host) if host else None
@@ -135,6 +138,14 @@ def _apply_channel_fields(app: App, data: dict[str, Any]) -> None:
         app.wns_package_sid = check_wns_package_sid(sid) if sid else None
     if "wns_client_secret" in data:
         app.wns_client_secret = data["wns_client_secret"] or None
+    for field, check_id in (("huawei_app_id", check_huawei_app_id), ("adm_client_id", check_adm_client_id)):
+        if field in data:
+            value = _blank_to_none(data[field])
+            setattr(app, field, check_id(value) if value else None)
+    for field in ("huawei_app_secret", "adm_client_secret"):
+        if field in data:
+            value = data[field] or None
+            setattr(app, field, check_client_secret(field, value) if value else None)
 
 
 @transaction.atomic

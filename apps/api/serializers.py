@@ -66,7 +66,7 @@ class AppInputSerializer(serializers.Serializer):
     vapid_private_key = secret_field()
     vapid_subject = serializers.CharField(max_length=500, required=False, allow_null=True, allow_blank=True)
     allow_unauthenticated_device_calls = serializers.BooleanField(required=False)
-    # Email (SMTP), the HTTP SMS gateway and WNS: write-only, never echoed back.
+    # Email (SMTP), the HTTP SMS gateway, WNS, Huawei and ADM: write-only, never echoed back.
     smtp_host = serializers.CharField(
         max_length=255, required=False, allow_null=True, allow_blank=True, write_only=True
     )
@@ -95,6 +95,25 @@ class AppInputSerializer(serializers.Serializer):
         max_length=255, required=False, allow_null=True, allow_blank=True, write_only=True
     )
     wns_client_secret = secret_field()
+    # Huawei Push Kit (device type 13) and Amazon Device Messaging (device type 2).
+    huawei_app_id = serializers.CharField(
+        max_length=32,
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        write_only=True,
+        help_text="Huawei Push Kit: the App ID (OAuth 2.0 client ID) from AppGallery Connect.",
+    )
+    huawei_app_secret = secret_field()
+    adm_client_id = serializers.CharField(
+        max_length=255,
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        write_only=True,
+        help_text="Amazon Device Messaging: the Login with Amazon security profile's client ID.",
+    )
+    adm_client_secret = secret_field()
 
 
 def iso_millis(value) -> str | None:
