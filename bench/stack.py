@@ -1,21 +1,27 @@
 """Start and measure the real processes a benchmark needs: a fresh database, the simulators and
-Celery workers, each stopped when the benchmark ends."""
+Celery processes, each stopped (with every child it started) when the benchmark ends."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+SIMULATOR_PLATFORMS = ("fcm", "apns", "webpush", "email", "sms", "wns")
 
 
 @contextlib.contextmanager
@@ -34,13 +40,44 @@ def fresh_database(admin_url: str, name: str):
 @dataclass
 class Simulator:
     process: subprocess.Popen
-    fcm_url: str
-    control_url: str
+    urls: dict[str, str]  # platform (and "control") -> the address it printed
     ca_path: str
+
+    @property
+    def fcm_url(self) -> str:
+        return self.urls["fcm"]
+
+    @property
+    def control_url(self) -> str:
+        return self.urls["control"]
+
+    def port(self, platform: str) -> int:
+        return urlsplit(self.urls[platform]).port or 0
+
+    def control(self, path: str, body: dict | None = None) -> dict:
+        request = urllib.request.Request(
+            self.control_url + path,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"content-type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return json.loads(response.read() or b"{}")
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        return self.control("/_sim/stats")
+
+    def reset(self) -> None:
+        """Clear counters and duplicate memory, keeping subscriptions, channels and tokens."""
+        self.control("/_sim/reset", {"keep_tokens": True})
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds([self.process.pid])
 
 
 @contextlib.contextmanager
 def simulator(state_dir: Path, record: str = "none"):
+    """Every gateway simulator on free ports, in one process (``python -m gatewaysim``)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
         [
             sys.executable,
@@ -48,9 +85,7 @@ def simulator(state_dir: Path, record: str = "none"):
             "gatewaysim",
             "--control-port",
             "0",
-            "--fcm-port",
-            "0",
-            *(arg for name in ("apns", "webpush", "email", "sms", "wns") for arg in (f"--{name}-port", "0")),
+            *(arg for name in SIMULATOR_PLATFORMS for arg in (f"--{name}-port", "0")),
             "--state-dir",
             str(state_dir),
             "--record",
@@ -62,27 +97,73 @@ def simulator(state_dir: Path, record: str = "none"):
         stderr=subprocess.STDOUT,
         text=True,
     )
-    addresses: dict[str, str] = {}
+    urls: dict[str, str] = {}
     try:
+        assert process.stdout is not None
         for line in process.stdout:
             parts = line.split()
             if len(parts) == 2:
-                addresses[parts[0]] = parts[1]
+                urls[parts[0]] = parts[1]
             if "gatewaysim ready" in line:
                 break
-        yield Simulator(process, addresses["fcm"], addresses["control"], addresses["ca"])
+        else:
+            raise RuntimeError(f"gatewaysim exited before it was ready: {urls}")
+        # Keep reading its output, so that a full pipe can never block the simulator.
+        threading.Thread(target=_drain, args=(process, state_dir / "gatewaysim.log"), daemon=True).start()
+        yield Simulator(process, urls, urls.pop("ca"))
     finally:
         stop(process)
 
 
-def stop(process: subprocess.Popen) -> None:
+def _drain(process: subprocess.Popen, log: Path) -> None:
+    with log.open("a") as out:
+        for line in process.stdout:
+            out.write(line)
+
+
+@contextlib.contextmanager
+def celery(command: list[str], log: Path, env: dict[str, str]):
+    """``celery -A config <command>``, its output in ``log``; stopped with all its children."""
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", *command],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield process
+    finally:
+        stop(process)
+
+
+def stop(process: subprocess.Popen, timeout: float = 20) -> None:
+    """SIGTERM, then SIGKILL after ``timeout``; then SIGKILL whatever of its process tree is left
+    (prefork children), each by its own pid."""
+    tree = process_tree(process.pid)[1:]
     if process.poll() is None:
         process.terminate()
         try:
-            process.wait(10)
+            process.wait(timeout)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+    deadline = time.monotonic() + 5
+    for pid in tree:
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def children(pid: int) -> list[int]:
@@ -104,11 +185,13 @@ def process_tree(pid: int) -> list[int]:
 
 
 def cpu_seconds(pids: list[int]) -> float:
+    """CPU-seconds used by these processes and by their children that have exited."""
     total = 0
     for pid in pids:
         with contextlib.suppress(OSError):
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime + stime
+            # utime + stime, plus cutime + cstime: children that exited and were reaped.
+            total += sum(int(value) for value in fields[11:15])
     return total / CLOCK_TICKS
 
 
