@@ -37,6 +37,8 @@ PROVIDER_FOR_DEVICE_TYPE = {
     5: "webpush",
     8: "webpush",
     6: "wns",
+    13: "hms",
+    2: "adm",
     11: "email",
     14: "sms",
 }

@@ -6,7 +6,7 @@ from importlib import import_module
 
 from notifications.providers.base import Provider, ProviderNotConfigured
 
-# platform -> "module:Class"; the APNs, Web Push, email, SMS and WNS providers plug in here.
+# platform -> "module:Class": every gateway Herald delivers to.
 PROVIDERS = {
     "fcm": "notifications.providers.fcm:FcmProvider",
     "email": "notifications.providers.email:EmailProvider",
@@ -14,6 +14,8 @@ PROVIDERS = {
     "wns": "notifications.providers.wns:WnsProvider",
     "apns": "notifications.providers.apns:ApnsProvider",
     "webpush": "notifications.providers.webpush:WebPushProvider",
+    "hms": "notifications.providers.hms:HmsProvider",
+    "adm": "notifications.providers.adm:AdmProvider",
 }
 
 
