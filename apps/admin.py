@@ -2,11 +2,16 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 
+from apps.charts import sends_chart
 from apps.credentials import check_adm_client_id, check_client_secret, check_huawei_app_id
 from apps.models import App, AppKey, Membership, Organization, UserKey
+from apps.overview import app_overview
 from apps.services import api_key_revoke, api_key_rotate, app_key_issue, user_key_issue
 from core.api.errors import ApiError
 
@@ -186,7 +191,7 @@ class AppAdminForm(forms.ModelForm):
 @admin.register(App)
 class AppAdmin(OrganizationScopedAdmin):
     form = AppAdminForm
-    list_display = ["name", "id", "organization", "apns_env", "created_at"]
+    list_display = ["name", "id", "organization", "apns_env", "created_at", "overview_link"]
     list_filter = ["apns_env"]
     list_select_related = ["organization"]
     search_fields = ["name", "id"]
@@ -204,6 +209,32 @@ class AppAdmin(OrganizationScopedAdmin):
     # Secrets are never displayed. Most are set through the API (validated there); the Huawei and
     # ADM client secrets can also be typed into AppAdminForm's write-only fields.
     exclude = [name for name in App.SECRET_FIELDS if name not in ADMIN_WRITE_ONLY_SECRETS]
+
+    def get_urls(self):
+        overview = self.admin_site.admin_view(self.overview_view)
+        return [path("<uuid:object_id>/overview/", overview, name="apps_app_overview"), *super().get_urls()]
+
+    def overview_view(self, request, object_id):
+        """The app's dashboard: audience, activity, 30 days of sends, CTR, unsubscribes."""
+        app = get_object_or_404(self.get_queryset(request), pk=object_id)  # tenant-scoped
+        if not self.has_view_permission(request, app):
+            raise PermissionDenied
+        overview = app_overview(app)
+        ctr = overview.click_through_rate
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "app": app,
+            "overview": overview,
+            "subscribed_total": sum(count for _platform, count in overview.subscribed_by_platform),
+            "ctr": None if ctr is None else ctr * 100,
+            "chart": sends_chart(overview.days),
+        }
+        return TemplateResponse(request, "admin/apps/app/overview.html", context)
+
+    @admin.display(description="Overview")
+    def overview_link(self, app):
+        return format_html('<a href="{}">Overview</a>', reverse("admin:apps_app_overview", args=[app.pk]))
 
     @admin.display(description="Configured credentials")
     def configured_secrets(self, app):
