@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "notifications",
     "oauth2_provider",
     "imfpush",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
