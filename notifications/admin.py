@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+from functools import partial
+
 from django.contrib import admin
+from django.urls import path
 
 from apps.admin import OrganizationScopedAdmin
+from apps.roles import acting_apps, can_act
+from notifications import dashboard
 from notifications.models import Notification, PlatformStats, Template
 
 
@@ -39,7 +44,41 @@ class NotificationAdmin(OrganizationScopedAdmin):
     readonly_fields = [f.name for f in Notification._meta.fields]
 
     def has_add_permission(self, request):
-        return False
+        return False  # sending goes through the compose view, which uses the API's service
+
+    def get_urls(self):
+        def view(function, **kwargs):
+            return self.admin_site.admin_view(partial(function, self, **kwargs))
+
+        name = "notifications_notification"
+        return [
+            path("compose/", view(dashboard.compose_view), name=f"{name}_compose"),
+            path("compose/estimate/", view(dashboard.estimate_view), name=f"{name}_estimate"),
+            path("<uuid:object_id>/progress/", view(dashboard.progress_view), name=f"{name}_progress"),
+            path("<uuid:object_id>/cancel/", view(dashboard.cancel_view), name=f"{name}_cancel"),
+            path("<uuid:object_id>/duplicate/", view(dashboard.duplicate_view), name=f"{name}_duplicate"),
+            path(
+                "<uuid:object_id>/export/sent/",
+                view(dashboard.export_view, events="sent"),
+                name=f"{name}_export_sent",
+            ),
+            path(
+                "<uuid:object_id>/export/clicked/",
+                view(dashboard.export_view, events="clicked"),
+                name=f"{name}_export_clicked",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_send": acting_apps(request.user).exists()}
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        notification = self.get_object(request, object_id)
+        can = notification is not None and can_act(request.user, notification.app.organization)
+        extra_context = {**(extra_context or {}), "can_act": can}
+        return super().change_view(request, object_id, form_url, extra_context)
 
 
 @admin.register(Template)

@@ -1,0 +1,151 @@
+"""Dashboard compose/send, audience estimate, live progress and the detail page's actions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.utils import timezone
+
+from apps.models import Membership
+from notifications.models import Notification
+from players.models import DeviceType
+from tests.factories import PlayerFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _staff(tenant, username: str, role: str):
+    user = get_user_model().objects.create_user(username, password="pw", is_staff=True)
+    user.user_permissions.add(
+        *Permission.objects.filter(content_type__app_label__in=["notifications", "apps"])
+    )
+    Membership.objects.create(organization=tenant.organization, user=user, role=role)
+    return user
+
+
+@pytest.fixture
+def admin_browser(client, own):
+    client.force_login(_staff(own, "sender", Membership.Role.ADMIN))
+    return client
+
+
+@pytest.fixture
+def viewer_browser(client, own):
+    client.force_login(_staff(own, "looker", Membership.Role.VIEWER))
+    return client
+
+
+@pytest.fixture
+def audience(own):
+    PlayerFactory.create_batch(3, app=own.app, device_type=DeviceType.ANDROID)
+    PlayerFactory(app=own.app, device_type=DeviceType.ANDROID, notification_types=-2)  # unsubscribed
+    return PlayerFactory(app=own.app, device_type=DeviceType.ANDROID, test_type=1)
+
+
+def _form(app, **fields):
+    return {"app": str(app.pk), "audience": "segments", "included_segments": ["Subscribed Users"], **fields}
+
+
+def test_compose_sends_through_the_api_service(admin_browser, own, audience):
+    response = admin_browser.post(
+        "/admin/notifications/notification/compose/",
+        _form(
+            own.app, contents='{"en": "Hello", "es": "Hola"}', headings="Hi", data='{"k": 1}', _send="Send"
+        ),
+    )
+    notification = Notification.objects.get(app=own.app)
+    assert response.status_code == 302 and str(notification.pk) in response["Location"]
+    assert notification.kind == Notification.Kind.DASHBOARD and notification.recipients == 4
+    assert notification.request["contents"] == {"en": "Hello", "es": "Hola"}
+    assert notification.request["headings"] == {"en": "Hi"} and notification.request["data"] == {"k": 1}
+
+
+def test_send_to_test_players_reaches_only_them(admin_browser, own, audience):
+    admin_browser.post(
+        "/admin/notifications/notification/compose/", _form(own.app, contents="Preview", _send_test="Send")
+    )
+    notification = Notification.objects.get(app=own.app)
+    assert notification.recipients == 1
+    assert notification.request["include_player_ids"] == [str(audience.pk)]
+
+
+def test_invalid_input_shows_the_apis_error_and_sends_nothing(admin_browser, own, audience):
+    response = admin_browser.post("/admin/notifications/notification/compose/", _form(own.app, _send="Send"))
+    assert response.status_code == 200 and "contents" in response.content.decode().lower()
+    response = admin_browser.post(
+        "/admin/notifications/notification/compose/", _form(own.app, contents="x", data="{nope", _send="Send")
+    )
+    assert response.status_code == 200 and "Invalid JSON" in response.content.decode()
+    assert not Notification.objects.exists()
+
+
+def test_audience_estimate_counts_like_the_api(admin_browser, own, audience):
+    url = "/admin/notifications/notification/compose/estimate/"
+    assert admin_browser.post(url, _form(own.app, contents="x")).json() == {"recipients": 4}
+    filtered = admin_browser.post(
+        url,
+        {
+            "app": str(own.app.pk),
+            "audience": "filters",
+            "contents": "x",
+            "filters": '[{"field": "session_count", "relation": ">", "value": "100"}]',
+        },
+    ).json()
+    assert filtered == {"recipients": 0}
+    bad = admin_browser.post(
+        url, {"app": str(own.app.pk), "audience": "filters", "contents": "x", "filters": "[1]"}
+    )
+    assert "error" in bad.json()
+
+
+def test_another_tenants_app_cannot_be_chosen(admin_browser, outsider):
+    response = admin_browser.post(
+        "/admin/notifications/notification/compose/", _form(outsider.app, contents="x", _send="Send")
+    )
+    assert response.status_code == 200 and not Notification.objects.exists()
+
+
+def test_viewer_cannot_send_or_cancel(viewer_browser, own, audience):
+    assert viewer_browser.get("/admin/notifications/notification/compose/").status_code == 403
+    notification = Notification.objects.create(
+        app=own.app, request={}, send_after=timezone.now() + timedelta(hours=1), status="scheduled"
+    )
+    assert (
+        viewer_browser.post(f"/admin/notifications/notification/{notification.pk}/cancel/").status_code == 403
+    )
+    page = viewer_browser.get(f"/admin/notifications/notification/{notification.pk}/change/").content.decode()
+    assert "herald-progress-panel" in page and 'value="Cancel"' not in page
+
+
+def test_progress_cancel_and_duplicate(admin_browser, own, outsider):
+    notification = Notification.objects.create(
+        app=own.app,
+        request={"contents": {"en": "Again"}, "included_segments": ["Subscribed Users"]},
+        name="promo",
+        send_after=timezone.now() + timedelta(hours=1),
+        status="scheduled",
+        recipients=10,
+        successful=3,
+        failed=1,
+        remaining=6,
+    )
+    base = f"/admin/notifications/notification/{notification.pk}"
+    progress = admin_browser.get(f"{base}/progress/").json()
+    assert (progress["done"], progress["remaining"], progress["completed"]) == (4, 6, False)
+    page = admin_browser.get(f"{base}/change/").content.decode()
+    assert 'value="Cancel"' in page and 'value="Duplicate"' in page
+
+    admin_browser.post(f"{base}/cancel/")
+    notification.refresh_from_db()
+    assert notification.status == "canceled" and admin_browser.get(f"{base}/progress/").json()["completed"]
+
+    response = admin_browser.post(f"{base}/duplicate/", follow=True)
+    html = response.content.decode()
+    assert "Copy of promo" in html and "Again" in html
+
+    foreign = Notification.objects.create(app=outsider.app, request={}, send_after=timezone.now())
+    assert admin_browser.get(f"/admin/notifications/notification/{foreign.pk}/progress/").status_code == 404
+    assert admin_browser.post(f"/admin/notifications/notification/{foreign.pk}/cancel/").status_code == 404
