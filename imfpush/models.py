@@ -55,6 +55,10 @@ class MfpApplication(models.Model):
     application_id = models.CharField(max_length=255)
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # The file name of the .p12 uploaded through PUT settings/apnsConf (MFP echoes it back), and
+    # the SHA-256 of the stored p12 it names: a p12 replaced through the OneSignal API has no name.
+    apns_certificate_name = models.CharField(max_length=255, blank=True, default="", editable=False)
+    apns_certificate_digest = models.CharField(max_length=64, blank=True, default="", editable=False)
 
     class Meta:
         constraints = [
