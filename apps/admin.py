@@ -12,6 +12,7 @@ from apps.charts import sends_chart
 from apps.credentials import check_adm_client_id, check_client_secret, check_huawei_app_id
 from apps.models import App, AppKey, Membership, Organization, UserKey
 from apps.overview import app_overview
+from apps.roles import ACTING_ROLES, acting_apps, can_act
 from apps.services import api_key_revoke, api_key_rotate, app_key_issue, user_key_issue
 from core.api.errors import ApiError
 
@@ -63,6 +64,23 @@ class KeyAdmin(OrganizationScopedAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False if obj is not None else super().has_change_permission(request, obj)
+
+    def get_queryset(self, request):
+        # Viewers see no keys at all, not even prefixes: only owners and admins manage them.
+        queryset = admin.ModelAdmin.get_queryset(self, request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(
+            **{
+                f"{self.organization_path}__memberships__user": request.user,
+                f"{self.organization_path}__memberships__role__in": ACTING_ROLES,
+            }
+        ).distinct()
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and (
+            request.user.is_superuser or acting_apps(request.user).exists()
+        )
 
     def show_once(self, request, plaintext: str, what: str) -> None:
         messages.warning(
@@ -129,6 +147,9 @@ class AppKeyInline(admin.TabularInline):
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    def has_view_permission(self, request, obj=None):
+        return obj is not None and can_act(request.user, obj.organization)
 
 
 def _checked(check, *args):

@@ -105,3 +105,25 @@ def test_overview_page_renders_the_chart_offline(client, viewer, populated):
 def test_overview_of_another_tenants_app_is_not_found(client, viewer, outsider):
     client.force_login(viewer)
     assert client.get(f"/admin/apps/app/{outsider.app.pk}/overview/").status_code == 404
+
+
+def test_viewer_sees_no_keys(client, viewer, own):
+    viewer.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_appkey", "view_userkey", "add_appkey"])
+    )
+    client.force_login(viewer)
+    listing = client.get("/admin/apps/appkey/")
+    assert listing.status_code == 200 and listing.context["cl"].result_count == 0
+    assert own.app_key[:12] not in listing.content.decode()
+    assert client.get("/admin/apps/appkey/add/").status_code == 403
+    app_page = client.get(f"/admin/apps/app/{own.app.pk}/change/").content.decode()
+    assert own.app.name in app_page and "appkey" in app_page  # the sidebar still links the (empty) list
+    assert 'id="keys-group"' not in app_page and "appkey_set" not in app_page
+
+
+def test_owner_sees_the_key_inline(client, own):
+    owner = get_user_model().objects.create_user("owner", password="pw", is_staff=True)
+    owner.user_permissions.add(*Permission.objects.filter(codename__in=["view_app", "view_appkey"]))
+    Membership.objects.create(organization=own.organization, user=owner, role=Membership.Role.OWNER)
+    client.force_login(owner)
+    assert 'id="keys-group"' in client.get(f"/admin/apps/app/{own.app.pk}/change/").content.decode()
