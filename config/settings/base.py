@@ -214,6 +214,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "notifications.dispatch_due",
         "schedule": float(env_int("HERALD_DISPATCH_INTERVAL_SECONDS", 5)),
     },
+    # Re-enqueues webhook calls whose task was lost (broker flushed, worker killed).
+    "webhooks.sweep": {"task": "webhooks.sweep", "schedule": 60.0},
 }
 
 # --- Secrets at rest ----------------------------------------------------------------------
@@ -271,6 +273,11 @@ HERALD_ADM_BASE_URL = env.str("HERALD_ADM_BASE_URL", default="https://api.amazon
 HERALD_ALLOWED_PRIVATE_NETWORKS = env.list("HERALD_ALLOWED_PRIVATE_NETWORKS", default=[])
 # The public base URL of this Herald for links in messages (email unsubscribe); empty: HERALD_PUBLIC_URL.
 HERALD_UNSUBSCRIBE_BASE_URL = env.str("HERALD_UNSUBSCRIBE_BASE_URL", default="")
+# Event webhooks: per-attempt timeout, attempts before a call is marked failed, and the base of the
+# exponential backoff between attempts (base, 2x, 4x, ... with jitter).
+HERALD_WEBHOOK_TIMEOUT_SECONDS = env_int("HERALD_WEBHOOK_TIMEOUT_SECONDS", 10)
+HERALD_WEBHOOK_MAX_ATTEMPTS = env_int("HERALD_WEBHOOK_MAX_ATTEMPTS", 5)
+HERALD_WEBHOOK_RETRY_BASE_SECONDS = float(env_int("HERALD_WEBHOOK_RETRY_BASE_MS", 30000)) / 1000
 # Used by bootstrap_demo to wire the demo app to `python -m gatewaysim` (make run sets them).
 HERALD_GATEWAYSIM_CONTROL_URL = env.str("HERALD_GATEWAYSIM_CONTROL_URL", default="").rstrip("/")
 HERALD_DEMO_SMTP_PORT = env_int("HERALD_DEMO_SMTP_PORT", 9104)
