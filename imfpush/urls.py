@@ -6,8 +6,11 @@ from django.urls import re_path
 
 from core.api.routing import api_path
 from imfpush.api.apps import ApplicationCollectionView, ApplicationDetailView, ApplicationStatusView
+from imfpush.api.devices import DeviceCollectionView, DeviceDetailView
 from imfpush.api.errors import unknown_path
 from imfpush.api.health import HealthView
+from imfpush.api.subscriptions import SubscriptionCollectionView, SubscriptionDetailView
+from imfpush.api.tags import TagCollectionView, TagDetailView
 
 APP = "apps/<str:application_id>"
 
@@ -16,5 +19,13 @@ urlpatterns = [
     *api_path("apps", ApplicationCollectionView.as_view(), "mfp-apps"),
     *api_path(APP, ApplicationDetailView.as_view(), "mfp-app"),
     *api_path(f"{APP}/status", ApplicationStatusView.as_view(), "mfp-app-status"),
+    *api_path(f"{APP}/devices", DeviceCollectionView.as_view(), "mfp-devices"),
+    *api_path(f"{APP}/devices/<str:device_id>", DeviceDetailView.as_view(), "mfp-device"),
+    *api_path(f"{APP}/tags", TagCollectionView.as_view(), "mfp-tags"),
+    *api_path(f"{APP}/tags/<str:tag_name>", TagDetailView.as_view(), "mfp-tag"),
+    *api_path(f"{APP}/subscriptions", SubscriptionCollectionView.as_view(), "mfp-subscriptions"),
+    *api_path(
+        f"{APP}/subscriptions/<str:subscription_id>", SubscriptionDetailView.as_view(), "mfp-subscription"
+    ),
     re_path(r"^.*$", unknown_path),
 ]
