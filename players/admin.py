@@ -1,9 +1,47 @@
 from __future__ import annotations
 
-from django.contrib import admin
+import json
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import path, reverse
+from django.utils.html import format_html
 
 from apps.admin import OrganizationScopedAdmin
+from apps.roles import can_act
+from core.api.errors import ApiError
+from notifications.compose import api_error_text, send
+from notifications.models import Delivery
+from players.export_services import csv_export_start
 from players.models import CsvExport, Player, Purchase
+
+TEST_MESSAGE = "Test notification from Herald"
+
+
+class DeliveryInline(admin.TabularInline):
+    """The notifications this player was sent, newest first, and whether they were opened."""
+
+    model = Delivery
+    extra = 0
+    can_delete = False
+    max_num = 0
+    verbose_name_plural = "Notifications received (latest 50)"
+    fields = ["notification_link", "status", "error", "sent_at", "received_at", "opened_at"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("notification").order_by("-id")
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.max_num = 50
+        return formset
+
+    @admin.display(description="notification")
+    def notification_link(self, delivery):
+        url = reverse("admin:notifications_notification_change", args=[delivery.notification_id])
+        return format_html('<a href="{}">{}</a>', url, delivery.notification.name or delivery.notification_id)
 
 
 class PurchaseInline(admin.TabularInline):
@@ -47,8 +85,93 @@ class PlayerAdmin(OrganizationScopedAdmin):
     list_select_related = ["app"]
     search_fields = ["=id", "identifier", "=external_user_id"]
     show_full_result_count = False
-    inlines = [PurchaseInline]
-    readonly_fields = ["id", "created_at"]
+    inlines = [PurchaseInline, DeliveryInline]
+    readonly_fields = ["id", "created_at", "tags_pretty", "activity", "subscription_status"]
+    change_form_template = "admin/players/player/change_form.html"
+
+    @admin.display(description="tags")
+    def tags_pretty(self, player):
+        return format_html("<pre>{}</pre>", json.dumps(player.tags, indent=2, sort_keys=True))
+
+    @admin.display(description="sessions")
+    def activity(self, player):
+        return (
+            f"{player.session_count} sessions, {player.playtime} s played, "
+            f"first seen {player.created_at:%Y-%m-%d %H:%M}, "
+            f"last active {player.last_active:%Y-%m-%d %H:%M} UTC"
+        )
+
+    @admin.display(description="subscription")
+    def subscription_status(self, player):
+        if player.is_subscribed:
+            return "Subscribed"
+        reason = player.unsubscribed_reason or "opted out"
+        return f"Unsubscribed ({reason}, notification_types {player.notification_types})"
+
+    def has_delete_permission(self, request, obj=None):
+        # GDPR erasure: owners and admins of the player's organization.
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or can_act(request.user, obj.app.organization))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        player = self.get_object(request, object_id)
+        can = player is not None and can_act(request.user, player.app.organization)
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "can_act": can})
+
+    def get_urls(self):
+        def view(function):
+            return self.admin_site.admin_view(function)
+
+        return [
+            path("<uuid:object_id>/send-test/", view(self.send_test_view), name="players_player_send_test"),
+            path(
+                "<uuid:object_id>/export-app/", view(self.export_app_view), name="players_player_export_app"
+            ),
+            *super().get_urls(),
+        ]
+
+    def _acting_player(self, request, object_id) -> Player:
+        player = get_object_or_404(
+            self.get_queryset(request).select_related("app__organization"), pk=object_id
+        )
+        if request.method != "POST" or not can_act(request.user, player.app.organization):
+            raise PermissionDenied
+        return player
+
+    def send_test_view(self, request, object_id):
+        player = self._acting_player(request, object_id)
+        body = {
+            "include_player_ids": [str(player.pk)],
+            "contents": {"en": TEST_MESSAGE},
+            "name": "Test notification",
+        }
+        if player.device_type == 11:
+            body = {**body, "email_subject": TEST_MESSAGE, "email_body": f"<p>{TEST_MESSAGE}</p>"}
+        try:
+            response = send(player.app, body)
+            if response.get("id"):
+                messages.success(request, "Test notification queued.")
+            else:
+                messages.error(request, "; ".join(response.get("errors") or ["Not sent"]))
+        except ApiError as error:
+            messages.error(request, api_error_text(error))
+        return redirect(reverse("admin:players_player_change", args=[player.pk]))
+
+    def export_app_view(self, request, object_id):
+        player = self._acting_player(request, object_id)
+        try:
+            export = csv_export_start(
+                app=player.app,
+                url_base=request.build_absolute_uri("/").rstrip("/"),
+                extra_fields=[],
+                last_active_since=None,
+                segment_name=None,
+            )
+        except ApiError as error:
+            messages.error(request, api_error_text(error))
+            return redirect(reverse("admin:players_player_change", args=[player.pk]))
+        messages.success(request, "Export started; its progress is shown here.")
+        return redirect(reverse("admin:players_csvexport_change", args=[export.pk]))
 
     @admin.display(description="identifier")
     def identifier_short(self, player):
