@@ -23,6 +23,8 @@ DASHBOARD_APP_LABELS = ("apps", "players", "segments", "notifications")
 
 
 DEMO_FCM_PROJECT = "herald-demo"
+DEMO_HUAWEI_APP_ID = "100000001"
+DEMO_ADM_CLIENT_ID = "amzn1.application-oa2-client.00000000000000000000000000herald"
 
 
 def simulators_configured() -> bool:
@@ -64,6 +66,12 @@ def wire_to_simulators(app: App) -> None:
     )
     app.wns_package_sid = app.wns_package_sid or "ms-app://s-1-15-2-herald-demo"
     app.wns_client_secret = app.wns_client_secret or secrets.token_urlsafe(24)
+    # The Huawei and ADM simulators accept any client they were not told about (HERALD_HMS_* and
+    # HERALD_ADM_* point Herald at them), so made-up credentials of the right shape are enough.
+    app.huawei_app_id = app.huawei_app_id or DEMO_HUAWEI_APP_ID
+    app.huawei_app_secret = app.huawei_app_secret or secrets.token_hex(32)
+    app.adm_client_id = app.adm_client_id or DEMO_ADM_CLIENT_ID
+    app.adm_client_secret = app.adm_client_secret or secrets.token_hex(32)
     if not app.apns_p8 and settings.HERALD_GATEWAYSIM_CONTROL_URL:
         _register_apns_key(app)
     app.save()

@@ -8,9 +8,11 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 
 from apps.models import App
 from notifications.providers import hms as hms_module
@@ -291,3 +293,21 @@ def test_a_registration_id_cannot_leave_its_path_segment(settings):
     assert message_url("../../auth/o2/token?x=1#") == (
         "https://api.amazon.com/messaging/registrations/..%2F..%2Fauth%2Fo2%2Ftoken%3Fx%3D1%23/messages"
     )
+
+
+# --- the demo app (make run) ----------------------------------------------------------------------
+
+
+def test_the_demo_app_is_wired_to_both_simulators(gateways, settings):
+    settings.HERALD_FCM_BASE_URL = "https://127.0.0.1:9101"  # what make run sets: simulators in use
+    settings.HERALD_GATEWAYSIM_CONTROL_URL = ""  # no APNs key registration in this test
+    call_command("bootstrap_demo", "--json", stdout=StringIO())
+    app = App.objects.get(name="demo app")
+    assert app.huawei_app_id and app.huawei_app_secret and app.adm_client_id and app.adm_client_secret
+    [huawei] = HmsProvider(app).send([item(HUAWEI, "demo-token")])
+    [amazon] = AdmProvider(app).send([item(AMAZON, gateways.adm_registration_ids(1)[0])])
+    assert (huawei.outcome, amazon.outcome) == (Outcome.SENT, Outcome.SENT)
+    secrets_before = (app.huawei_app_secret, app.adm_client_secret)
+    call_command("bootstrap_demo", "--json", stdout=StringIO())
+    app.refresh_from_db()
+    assert (app.huawei_app_secret, app.adm_client_secret) == secrets_before  # kept across runs
