@@ -11,6 +11,7 @@ from imfpush.api.errors import unknown_path
 from imfpush.api.health import HealthView
 from imfpush.api.subscriptions import SubscriptionCollectionView, SubscriptionDetailView
 from imfpush.api.tags import TagCollectionView, TagDetailView
+from imfpush.api.webhooks import WebhookCollectionView, WebhookDetailView
 
 APP = "apps/<str:application_id>"
 
@@ -27,5 +28,7 @@ urlpatterns = [
     *api_path(
         f"{APP}/subscriptions/<str:subscription_id>", SubscriptionDetailView.as_view(), "mfp-subscription"
     ),
+    *api_path(f"{APP}/webhooks", WebhookCollectionView.as_view(), "mfp-webhooks"),
+    *api_path(f"{APP}/webhooks/<str:webhook_name>", WebhookDetailView.as_view(), "mfp-webhook"),
     re_path(r"^.*$", unknown_path),
 ]
