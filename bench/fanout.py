@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import json
 import os
 import platform as python_platform
@@ -69,6 +70,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--keep-logs", action="store_true", help="keep the worker and simulator logs")
+    parser.add_argument(
+        "--timeline",
+        type=Path,
+        help="write a CSV of the simulator's accepted count per platform, once a second from the POST",
+    )
 
 
 def machine() -> dict:
@@ -242,6 +248,7 @@ def _run_notifications(args, mix, app, app_key: str, sim, worker) -> dict:
     worker_pids = stack.process_tree(worker.pid)
     cpu_before = stack.cpu_seconds(worker_pids)
     sink_cpu_before = sim.cpu_seconds()
+    machine_before = stack.machine_cpu()
     samples: list[tuple[float, dict]] = []
     done = threading.Event()
     poller = threading.Thread(target=_poll_sink, args=(sim, samples, done), daemon=True)
@@ -286,6 +293,8 @@ def _run_notifications(args, mix, app, app_key: str, sim, worker) -> dict:
         "worker_cpu": stack.cpu_seconds(worker_pids) - cpu_before,
         "peak_rss_mb": max(stack.peak_rss_mb(pid) for pid in worker_pids),
         "sink_cpu": sim.cpu_seconds() - sink_cpu_before,
+        "machine_busy": stack.machine_busy(machine_before, stack.machine_cpu()),
+        "loadavg": stack.loadavg(),
         "samples": samples,
         "final_stats": sim.stats(),
     }
@@ -402,6 +411,9 @@ def _report(args, mix, run: dict, raw: dict, seed_seconds: float) -> int:
         "peak_worker_rss_mb": round(run["peak_rss_mb"], 1),
         "sink_cpu_seconds": round(run["sink_cpu"], 1),
         "sink_busy": round(run["sink_cpu"] / elapsed, 2),
+        # Everything on the machine, others' processes included: how shared the cores were.
+        "machine_cpu_busy": round(run["machine_busy"], 2),
+        "loadavg_1_5_15_at_end": run["loadavg"],
         "per_platform": per_platform,
         "http2_deliveries_per_second": round(http2_rate),
         "raw_baseline_per_second": round(raw_http2_rate),
@@ -413,9 +425,24 @@ def _report(args, mix, run: dict, raw: dict, seed_seconds: float) -> int:
         "commit": git_commit(),
         "machine": machine(),
     }
+    if args.timeline:
+        _write_timeline(args.timeline, mix, run["samples"], run["posted"])
     _print_table(result)
     print(json.dumps(result), flush=True)
     return 0 if completed else 1
+
+
+def _write_timeline(path: Path, mix, samples: list, posted: float) -> None:
+    """One row per second since the first POST: each platform's accepted count at the sink."""
+    rows, next_second = [], 0
+    for at, stats in samples:
+        if at - posted >= next_second:
+            rows.append([next_second, *(stats[p.simulator]["accepted"] for p in mix)])
+            next_second += 1
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["seconds", *(p.name for p in mix)])
+        writer.writerows(rows)
 
 
 def _combined_rate(results: list) -> float:
