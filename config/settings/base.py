@@ -7,6 +7,8 @@ SQLite-backed Celery broker, so ``make run`` needs no server. ``DATABASE_URL`` a
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from config.env import BASE_DIR, VAR_DIR, env, env_bool, env_int, env_secret
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -41,6 +43,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "core.middleware.CollapseSlashesMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -121,6 +124,18 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=str(VAR_DIR / "static"))
+Path(str(STATIC_ROOT)).mkdir(parents=True, exist_ok=True)  # WhiteNoise expects it before collectstatic
+# WhiteNoise serves collected static files with far-future caching and compression; in DEBUG (and in
+# tests) it falls back to the app directories, so `make run` needs no collectstatic.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": env.str(
+            "HERALD_STATICFILES_STORAGE", default="django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = env_bool("HERALD_STATIC_USE_FINDERS", True)
 MEDIA_ROOT = env.path("HERALD_MEDIA_ROOT", default=str(VAR_DIR / "media"))
 
 # Bodies above this are refused with 413 before any parsing.
