@@ -9,6 +9,15 @@ from imfpush.api.apps import ApplicationCollectionView, ApplicationDetailView, A
 from imfpush.api.devices import DeviceCollectionView, DeviceDetailView
 from imfpush.api.errors import unknown_path
 from imfpush.api.health import HealthView
+from imfpush.api.settings import (
+    ApnsCertView,
+    ApnsConfView,
+    GcmConfPublicView,
+    GcmConfView,
+    SettingsView,
+    SmsConfView,
+    WnsConfView,
+)
 from imfpush.api.subscriptions import SubscriptionCollectionView, SubscriptionDetailView
 from imfpush.api.tags import TagCollectionView, TagDetailView
 from imfpush.api.webhooks import WebhookCollectionView, WebhookDetailView
@@ -28,6 +37,13 @@ urlpatterns = [
     *api_path(
         f"{APP}/subscriptions/<str:subscription_id>", SubscriptionDetailView.as_view(), "mfp-subscription"
     ),
+    *api_path(f"{APP}/settings", SettingsView.as_view(), "mfp-settings"),
+    *api_path(f"{APP}/settings/apnsConf", ApnsConfView.as_view(), "mfp-settings-apns"),
+    *api_path(f"{APP}/settings/apnsCert", ApnsCertView.as_view(), "mfp-settings-apns-cert"),
+    *api_path(f"{APP}/settings/gcmConf", GcmConfView.as_view(), "mfp-settings-gcm"),
+    *api_path(f"{APP}/settings/gcmConfPublic", GcmConfPublicView.as_view(), "mfp-settings-gcm-public"),
+    *api_path(f"{APP}/settings/wnsConf", WnsConfView.as_view(), "mfp-settings-wns"),
+    *api_path(f"{APP}/settings/smsConf", SmsConfView.as_view(), "mfp-settings-sms"),
     *api_path(f"{APP}/webhooks", WebhookCollectionView.as_view(), "mfp-webhooks"),
     *api_path(f"{APP}/webhooks/<str:webhook_name>", WebhookDetailView.as_view(), "mfp-webhook"),
     re_path(r"^.*$", unknown_path),
