@@ -32,6 +32,7 @@ from notifications.providers.base import (
 from notifications.rendering import render_text
 from notifications.targeting import includes_unsubscribed
 from players.models import Player
+from webhooks.hooks import on_batch_recorded
 
 logger = logging.getLogger(__name__)
 
@@ -183,6 +184,7 @@ def _record(batch: DeliveryBatch, notification: Notification, results: list[Send
             Player.objects.filter(pk__in=player_ids).update(
                 invalid_identifier=True, notification_types=-2, unsubscribed_reason=reason[:64]
             )
+        on_batch_recorded(notification=notification, device_type=batch.device_type, results=results)
         done = sum(totals.values())
         if done:
             Notification.objects.filter(pk=notification.pk).update(

@@ -22,6 +22,7 @@ from notifications.platforms import PLATFORM_FLAGS, STATS_KEY_FOR_DEVICE_TYPE, d
 from notifications.scheduling import recipient_due_at, throttled_batch_size, throttled_offset
 from notifications.targeting import resolve_audience
 from notifications.validation import TARGETING_MODES, NotificationRequest
+from webhooks.hooks import on_notification_completed
 
 logger = logging.getLogger(__name__)
 
@@ -144,11 +145,14 @@ def notification_fan_out(*, notification_id: str) -> None:
 
 
 def complete_if_done(notification_id) -> bool:
-    return bool(
+    completed = bool(
         Notification.objects.filter(
             pk=notification_id, fanout_done=True, remaining=0, completed_at__isnull=True, canceled=False
         ).update(status=Notification.Status.COMPLETED, completed_at=timezone.now())
     )
+    if completed:
+        on_notification_completed(notification_id=notification_id)
+    return completed
 
 
 def notification_enqueue(notification: Notification) -> None:

@@ -18,6 +18,7 @@ from notifications.pipeline import notification_create_row, notification_enqueue
 from notifications.platforms import STATS_KEY_FOR_DEVICE_TYPE
 from notifications.targeting import resolve_audience
 from notifications.validation import validate_notification
+from webhooks.hooks import on_delivery_counted
 
 NO_SUBSCRIBERS = "All included players are not subscribed"
 NOT_FOUND = "Notification not found"
@@ -121,6 +122,7 @@ def _count_event(app: App, notification_id: str, player_id: str | None, field: s
         if getattr(delivery, field) is not None:
             return  # counted once per (notification, player)
         Delivery.objects.filter(pk=delivery.pk).update(**{field: timezone.now()})
+        on_delivery_counted(notification=notification, player=delivery.player, field=field)
         Notification.objects.filter(pk=notification.pk).update(**{counter: F(counter) + 1})
         stats_key = STATS_KEY_FOR_DEVICE_TYPE.get(delivery.player.device_type)
         if stats_key:
