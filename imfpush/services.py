@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
-from apps.models import Organization
+from apps.models import App, Organization
 from apps.services import app_create
 from imfpush.errors import MfpError
 from imfpush.models import APPLICATION_ID_PATTERN, PUSH_ALL, MfpApplication, Tag
@@ -55,3 +55,29 @@ def mfp_application_set_enabled(*, record: MfpApplication, body: dict) -> MfpApp
 def mfp_application_delete(*, record: MfpApplication) -> None:
     """Deleting the App cascades to its players, tags, subscriptions, messages and settings."""
     record.app.delete()
+
+
+@transaction.atomic
+def mfp_application_assign(*, app: App, application_id: str, enabled: bool = True) -> MfpApplication:
+    """Give an existing App a MobileFirst applicationId (the dashboard and the demo do this).
+
+    An App that already has one keeps it and only ``enabled`` changes: the id names the App in
+    tokens' ``push.application.<id>`` scopes, so it never changes. A different App of the
+    organization holding the id is a conflict.
+    """
+    application_id = check_application_id(application_id)
+    record = MfpApplication.objects.select_for_update().filter(app=app).first()
+    if record is None:
+        taken = MfpApplication.objects.filter(
+            organization_id=app.organization_id, application_id=application_id
+        ).exists()
+        if taken:
+            raise MfpError.conflict("application", application_id)
+        record = MfpApplication.objects.create(
+            app=app, organization_id=app.organization_id, application_id=application_id, enabled=enabled
+        )
+    elif record.enabled != enabled:
+        record.enabled = enabled
+        record.save(update_fields=["enabled"])
+    Tag.objects.get_or_create(app=app, name=PUSH_ALL)
+    return record
