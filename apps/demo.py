@@ -17,9 +17,10 @@ from django.db import transaction
 from apps.credentials import read_sms_gateway
 from apps.models import App, AppKey, Membership, Organization, UserKey
 from apps.services import api_key_revoke, app_key_issue, organization_create, user_key_issue
+from imfpush.demo import mfp_demo_bootstrap
 
 DEMO_LABEL = "demo"
-DASHBOARD_APP_LABELS = ("apps", "players", "segments", "notifications")
+DASHBOARD_APP_LABELS = ("apps", "players", "segments", "notifications", "imfpush")
 
 
 DEMO_FCM_PROJECT = "herald-demo"
@@ -153,6 +154,13 @@ def bootstrap_demo(*, org_name: str = "demo") -> DemoCredentials:
         wire_to_simulators(app)
     user_key = _rotate_demo_key(UserKey, lambda **kw: user_key_issue(**kw), organization=organization)
     app_key = _rotate_demo_key(AppKey, lambda **kw: app_key_issue(**kw), app=app)
+    client_id, client_secret = mfp_demo_bootstrap(app=app, org_name=org_name)  # /imfpush/v1
     return DemoCredentials(
-        user_key=user_key, app_id=str(app.id), app_key=app_key, admin_user=username, admin_password=password
+        user_key=user_key,
+        app_id=str(app.id),
+        app_key=app_key,
+        admin_user=username,
+        admin_password=password,
+        client_id=client_id,
+        client_secret=client_secret,
     )

@@ -8,8 +8,11 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
 
 from apps.models import AppKey, UserKey
+from imfpush.models import ConfidentialClient, MfpApplication
+from tests.imfpush.conftest import MfpClient, basic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -78,6 +81,50 @@ def test_bootstrap_demo_prints_usable_credentials_every_run(api):
     assert AppKey.objects.active().filter(app_id=second["app_id"]).count() == 1
     assert UserKey.objects.active().count() == 1
     assert api.client.login(username=second["admin_user"], password=second["admin_password"])
+
+
+@pytest.mark.django_db
+def test_bootstrap_demo_prints_a_confidential_client_for_imfpush():
+    mfp = MfpClient()
+
+    def token(client_id, secret, scope="apps.read devices.read push.application.*"):
+        return Client().post(
+            "/mfp/api/az/v1/token",
+            {"grant_type": "client_credentials", "scope": scope},
+            headers={"Authorization": basic(client_id, secret)},
+        )
+
+    outputs = []
+    for _ in range(2):
+        out = StringIO()
+        call_command("bootstrap_demo", "--json", stdout=out)
+        outputs.append(json.loads(out.getvalue()))
+    first, second = outputs
+    assert first["client_id"] == second["client_id"] == "demo"
+    assert (
+        first["client_secret"]
+        and second["client_secret"]
+        and first["client_secret"] != second["client_secret"]
+    )
+    assert token("demo", first["client_secret"]).status_code == 401  # rotated by the re-run
+    response = token("demo", second["client_secret"])
+    assert response.status_code == 200  # allowed every scope
+    access = response.json()["access_token"]
+    apps = mfp.get("apps?expand=true", token=access).json()["applications"]
+    assert [a["applicationId"] for a in apps] == ["com.herald.demo"]
+    assert MfpApplication.objects.get(application_id="com.herald.demo").app_id.hex == second[
+        "app_id"
+    ].replace("-", "")
+    assert mfp.get("apps/com.herald.demo/devices", token=access).status_code == 200
+    assert ConfidentialClient.objects.get().allowed_scope == "*"
+
+    out = StringIO()
+    call_command("bootstrap_demo", "--org", "acme corp", "--json", stdout=out)
+    acme = json.loads(out.getvalue())
+    assert (
+        acme["client_id"] == "acme-corp-demo"
+        and token("acme-corp-demo", acme["client_secret"]).status_code == 200
+    )
 
 
 @pytest.mark.django_db
