@@ -21,6 +21,7 @@ from apps.credentials import (
 )
 from apps.models import App, AppKey, Membership, Organization, UserKey
 from apps.vapid import apply_vapid_fields, vapid_key_pair
+from core.api.errors import ApiError
 from core.models import ApiKey
 
 # Fields written to the App as given (after serializer validation).
@@ -156,6 +157,7 @@ def app_create(*, organization: Organization, data: dict[str, Any]) -> tuple[App
     if not app.vapid_private_key:  # every app gets a Web Push (VAPID) key pair
         app.vapid_private_key, app.vapid_public_key = vapid_key_pair()
     app.save()
+    _apply_webhooks(app, data)
     _key, plaintext = app_key_issue(app=app, label="default")
     return app, plaintext
 
@@ -164,4 +166,18 @@ def app_create(*, organization: Organization, data: dict[str, Any]) -> tuple[App
 def app_update(*, app: App, data: dict[str, Any]) -> App:
     _apply_app_fields(app, data)
     app.save()
+    _apply_webhooks(app, data)
     return app
+
+
+def _apply_webhooks(app: App, data: dict[str, Any]) -> None:
+    """``webhooks`` replaces the app's OneSignal-side event webhooks (a 400 names a bad item)."""
+    if "webhooks" not in data:
+        return
+    from webhooks.services import WebhookInvalid, onesignal_webhooks_parse, onesignal_webhooks_replace
+
+    try:
+        items = onesignal_webhooks_parse([] if data["webhooks"] is None else data["webhooks"])
+    except WebhookInvalid as exc:
+        raise ApiError.bad_request(f"{exc.field} {exc.reason}"[:300]) from exc
+    onesignal_webhooks_replace(app=app, items=items)

@@ -114,6 +114,14 @@ class AppInputSerializer(serializers.Serializer):
         help_text="Amazon Device Messaging: the Login with Amazon security profile's client ID.",
     )
     adm_client_secret = secret_field()
+    # Herald's per-app event webhooks: when present, the list replaces the app's webhooks.
+    webhooks = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        help_text='Event webhooks: [{"url": "https://...", "events": ["notification.sent", '
+        '"notification.clicked", "notification.failed", "player.unsubscribed"], "secret": optional '
+        "write-only signing key}]. Replaces the app's webhooks; [] or null removes them.",
+    )
 
 
 def iso_millis(value) -> str | None:
@@ -170,6 +178,12 @@ class AppOutputSerializer(serializers.Serializer):
     basic_auth_key = serializers.CharField(
         allow_null=True,
         help_text="The app's first App key, only in the POST /apps response; null afterwards.",
+    )
+    webhooks = serializers.ListField(
+        child=serializers.DictField(),
+        required=False,
+        help_text='Event webhooks ({"url", "events"}; never the secret), on GET and PUT /apps/{id}, '
+        "when the app has any.",
     )
 
     def to_representation(self, app: App) -> dict:

@@ -11,6 +11,7 @@ from apps.vapid import ensure_vapid_keys
 from core.api.base import DeviceView, UserKeyView, parse_uuid
 from core.api.errors import ApiError
 from core.api.schema_docs import ERROR_RESPONSES
+from webhooks.services import onesignal_webhooks_json
 
 USER_KEY = [{"user_key": []}]
 
@@ -22,6 +23,15 @@ def _validated_app_input(view: UserKeyView) -> dict:
     org_id = data.pop("organization_id", None)
     if org_id is not None and org_id != view.organization.id:
         raise ApiError.bad_request("organization_id does not match the User key's organization")
+    return data
+
+
+def app_detail(app) -> dict:
+    """The App object, plus its event webhooks (URLs and events, never secrets) when it has any."""
+    data = AppOutputSerializer(app).data
+    webhooks = onesignal_webhooks_json(app)
+    if webhooks:
+        data["webhooks"] = webhooks
     return data
 
 
@@ -70,7 +80,7 @@ class AppDetailView(UserKeyView):
         },
     )
     def get(self, request, app_id: str):
-        return Response(AppOutputSerializer(self.scoped_app(app_id)).data)
+        return Response(app_detail(self.scoped_app(app_id)))
 
     @extend_schema(
         operation_id="update_app",
@@ -89,7 +99,7 @@ class AppDetailView(UserKeyView):
         if "name" in data and not data["name"].strip():
             raise ApiError.bad_request("Name Enter an app name")
         app_update(app=app, data=data)
-        return Response(AppOutputSerializer(self.scoped_app(app_id)).data)
+        return Response(app_detail(self.scoped_app(app_id)))
 
 
 class WebPushPublicKeyView(DeviceView):
