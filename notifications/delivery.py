@@ -1,8 +1,9 @@
 """Deliver one batch: claim it, render per recipient, send through the provider, record outcomes.
 
 Outcomes are recorded in bulk in one transaction per batch: delivery rows, unsubscribed players,
-the notification's counters and its per-platform stats. Transient failures stay queued and the
-batch goes back to pending with a backoff (honouring Retry-After) until attempts run out.
+badge counts written back (APNs), the notification's counters and its per-platform stats.
+Transient failures stay queued and the batch goes back to pending with a backoff (honouring
+Retry-After) until attempts run out.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from notifications.pipeline import complete_if_done
 from notifications.platforms import PROVIDER_FOR_DEVICE_TYPE, STATS_KEY_FOR_DEVICE_TYPE
 from notifications.providers import provider_for
 from notifications.providers.base import (
+    BADGE_COUNT,
     Outcome,
     ProviderNotConfigured,
     Recipient,
@@ -168,9 +170,12 @@ def _record(batch: DeliveryBatch, notification: Notification, results: list[Send
         for status in OUTCOME_STATUS.values()
     }
     invalid_players: dict[str, list[UUID]] = defaultdict(list)
+    badge_counts: dict[int, list[UUID]] = defaultdict(list)
     for result in results:
         if result.outcome is Outcome.INVALID_RECIPIENT and result.reason != "unsubscribed":
             invalid_players[result.reason].append(result.player_id)
+        elif result.outcome is Outcome.SENT and BADGE_COUNT in result.extra:
+            badge_counts[result.extra[BADGE_COUNT]].append(result.player_id)
     delay = _retry_delay(batch, transient) if transient else 0.0
     with transaction.atomic():
         for (status, reason), player_ids in final.items():
@@ -184,6 +189,11 @@ def _record(batch: DeliveryBatch, notification: Notification, results: list[Send
             Player.objects.filter(pk__in=player_ids).update(
                 invalid_identifier=True, notification_types=-2, unsubscribed_reason=reason[:64]
             )
+        for badge_count, player_ids in badge_counts.items():
+            # The badge a delivered notification set (ios_badgeType SetTo or Increase), so the next
+            # Increase builds on it. Written as the value sent, not as an increment: if two
+            # notifications raced from the same count, the device shows count + n, and so does this.
+            Player.objects.filter(pk__in=player_ids).update(badge_count=badge_count)
         on_batch_recorded(notification=notification, device_type=batch.device_type, results=results)
         done = sum(totals.values())
         if done:

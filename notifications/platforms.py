@@ -43,12 +43,17 @@ PROVIDER_FOR_DEVICE_TYPE = {
     14: "sms",
 }
 
+# ``platform_delivery_stats`` keys (onesignal-api.md §7.2). OneSignal's specs name no key for
+# Windows (WNS); Herald reports it as ``windows`` (our choice), so WNS sends are not counted only
+# in the totals. OneSignal's clients keep an unknown key of this object (§7.4; checked with
+# onesignal-python-api 5.18.0).
 STATS_KEY_FOR_DEVICE_TYPE = {
     0: "ios",
     1: "android",
     2: "android",
     13: "android",
     5: "chrome_web_push",
+    6: "windows",
     7: "safari_web_push",
     8: "firefox_web_push",
     11: "email",

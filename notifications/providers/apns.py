@@ -30,6 +30,7 @@ from cryptography.x509.oid import NameOID
 from django.conf import settings
 
 from notifications.providers.base import (
+    BADGE_COUNT,
     Outcome,
     Provider,
     ProviderNotConfigured,
@@ -338,20 +339,27 @@ class ApnsProvider(Provider):
         return provider_token(self.app.apns_key_id, self.app.apns_team_id, self.app.apns_p8, stale=stale)
 
     def send(self, items: list[tuple[Recipient, RenderedMessage]]) -> list[SendResult]:
+        """Send every item; a SENT result whose payload set ``aps.badge`` carries that count in
+        ``extra[BADGE_COUNT]``, which the pipeline writes back to the player (``ios_badgeType``
+        ``Increase`` then builds on what the device shows)."""
         now = time.time()
         token = self._token() if self.token_auth else None
         auth = [f"authorization: bearer {token}"] if token else []
         results: list[SendResult] = []
         by_base: dict[str, list[HttpRequest]] = {}
+        badges: dict[Any, int] = {}
         for recipient, message in items:
             if not _is_device_token(recipient.identifier):
                 results.append(SendResult(recipient.player_id, Outcome.INVALID_RECIPIENT, "BadDeviceToken"))
                 continue
             base = self._base_url(recipient)
+            payload = build_payload(recipient, message)
+            if "badge" in payload["aps"]:
+                badges[recipient.player_id] = payload["aps"]["badge"]
             by_base.setdefault(base, []).append(
                 HttpRequest(
                     url=f"{base}/3/device/{recipient.identifier}",
-                    body=orjson.dumps(build_payload(recipient, message)),
+                    body=orjson.dumps(payload),
                     headers=[*build_headers(message, self.topic, now), *auth],
                     tag=recipient.player_id,
                 )
@@ -361,7 +369,10 @@ class ApnsProvider(Provider):
             for response in _client(base, self.identity, self.certificate).send_all(requests):
                 outcome, reason, retry_after = classify(response)
                 expired |= reason == "ExpiredProviderToken"
-                results.append(SendResult(response.request.tag, outcome, reason, retry_after))
+                result = SendResult(response.request.tag, outcome, reason, retry_after)
+                if outcome is Outcome.SENT and response.request.tag in badges:
+                    result.extra[BADGE_COUNT] = badges[response.request.tag]
+                results.append(result)
         if expired and token is not None:
             self._token(stale=token)  # once per batch; the refused sends are retried with the new one
         return results

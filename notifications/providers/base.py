@@ -49,13 +49,18 @@ class RenderedMessage:
     ttl_seconds: int = 259_200  # what is left of the notification's ttl when sent
 
 
+# ``SendResult.extra`` key: the badge a delivered APNs notification set on the device, which the
+# pipeline writes back to the player (``ios_badgeType``).
+BADGE_COUNT = "badge_count"
+
+
 @dataclass
 class SendResult:
     player_id: UUID
     outcome: Outcome
     reason: str = ""
     retry_after: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # for the pipeline: BADGE_COUNT
 
 
 class ProviderNotConfigured(Exception):

@@ -162,9 +162,11 @@ def start_worker(
     pool: str = "solo",
     concurrency: int = 1,
     new_session: bool = False,
+    loglevel: str = "INFO",
 ) -> subprocess.Popen:
     """Start ``celery worker`` and wait for its ready line; the caller stops it (``stop_worker``).
 
+    Everything it prints (stdout and stderr, its log at ``loglevel``) goes to ``log_path``.
     ``new_session`` makes the worker lead its own process group, so that it and its pool's children
     can be killed together (``os.killpg``).
     """
@@ -181,7 +183,7 @@ def start_worker(
         "--concurrency",
         str(concurrency),
         "--loglevel",
-        "INFO",
+        loglevel,
         "--without-gossip",
         "--without-mingle",
         "--without-heartbeat",
@@ -230,18 +232,24 @@ def stop_worker(process: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="module")
+def worker_loglevel() -> str:
+    """The module's worker's ``--loglevel``; a module overrides this fixture to read more."""
+    return "INFO"
+
+
+@pytest.fixture(scope="module")
 def celery_worker(
-    django_db_setup, e2e_media_root, tmp_path_factory, worker_extra_env
+    django_db_setup, e2e_media_root, tmp_path_factory, worker_extra_env, worker_loglevel
 ) -> Iterator[subprocess.Popen]:
     """A real ``celery worker`` process on the test database, the test broker and e2e_media_root,
-    with ``worker_extra_env`` added to its environment.
+    with ``worker_extra_env`` added to its environment, logging at ``worker_loglevel``.
 
     Module-scoped: started once for the module that needs it, and stopped (killed if it will not
     stop) when the module is done, so no worker outlives the tests.
     """
     redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()  # no stale messages from earlier runs
     log_path = tmp_path_factory.mktemp("e2e-worker") / "worker.log"
-    process = start_worker(log_path, worker_env(e2e_media_root, worker_extra_env))
+    process = start_worker(log_path, worker_env(e2e_media_root, worker_extra_env), loglevel=worker_loglevel)
     try:
         yield process
     finally:

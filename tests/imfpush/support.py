@@ -120,7 +120,8 @@ def check_common_failures(
 
     # 403: the operation scope is missing; the application scope is missing; another app's token.
     other_app = f"{endpoint.scope} push.application.otherapp"
-    for scope in (f"messages.write {app_scope}", endpoint.scope, other_app):
+    wrong_operation = "tags.read" if endpoint.scope == "messages.write" else "messages.write"
+    for scope in (f"{wrong_operation} {app_scope}", endpoint.scope, other_app):
         response = call(mfp, endpoint, token=token_for(own, scope))
         assert response.status_code == 403, (scope, response.content)
         assert response["WWW-Authenticate"] == needed
