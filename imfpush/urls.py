@@ -21,6 +21,7 @@ from imfpush.api.settings import (
 from imfpush.api.subscriptions import SubscriptionCollectionView, SubscriptionDetailView
 from imfpush.api.tags import TagCollectionView, TagDetailView
 from imfpush.api.webhooks import WebhookCollectionView, WebhookDetailView
+from imfpush.schema import MfpSchemaView, MfpSwaggerView
 
 APP = "apps/<str:application_id>"
 
@@ -46,5 +47,7 @@ urlpatterns = [
     *api_path(f"{APP}/settings/smsConf", SmsConfView.as_view(), "mfp-settings-sms"),
     *api_path(f"{APP}/webhooks", WebhookCollectionView.as_view(), "mfp-webhooks"),
     *api_path(f"{APP}/webhooks/<str:webhook_name>", WebhookDetailView.as_view(), "mfp-webhook"),
+    *api_path("swagger.json", MfpSchemaView.as_view(), "mfp-swagger"),
+    *api_path("docs", MfpSwaggerView.as_view(), "mfp-docs"),
     re_path(r"^.*$", unknown_path),
 ]

@@ -1,0 +1,370 @@
+"""The OpenAPI description of ``/imfpush/v1``, served at ``GET /imfpush/v1/swagger.json`` (§1.2).
+
+drf-spectacular generates it from the routes, as it does the OneSignal schema, but as a document
+of its own: the OneSignal schema leaves ``/imfpush`` out (``core.api.schema``), and this one
+holds only the ``MfpView`` routes. Everything an operation needs to be described is already on
+its view, so nothing is written by hand per operation:
+
+- ``MfpAutoSchema`` (attached to every ``MfpView`` subclass by ``MfpViewSchemaExtension``) reads
+  the view's ``requirements`` for the OAuth 2 security requirement: the canonical scope plus
+  ``push.application.{applicationId}``, then each accepted alias and ``push.mobileclient``,
+  as alternatives (§2.4-2.7). ``authenticated = False`` views (health) have none.
+- ``produces`` and ``multipart_methods`` give the media types, and the view docstrings the text.
+- Success codes follow the contract's tables; errors use the ``{code, message}`` body (§1.7).
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiViewExtension
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiJsonRenderer2
+from drf_spectacular.utils import OpenApiParameter
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
+
+from imfpush.api.base import BASE_PATH, MfpAppView, MfpView
+from imfpush.scopes import ANY_APPLICATION, APPLICATION_SCOPE_PREFIX, MOBILE_CLIENT
+
+SECURITY_SCHEME = "mfpOAuth2"
+TOKEN_PATH = "/mfp/api/az/v1/token"  # noqa: S105 (a URL path, not a secret)
+APPLICATION_SCOPE = APPLICATION_SCOPE_PREFIX + "{applicationId}"
+
+# §2.5: what a client may request (push.application.<applicationId> is one scope per App).
+SCOPES = {
+    ANY_APPLICATION: "GET /apps/, and any App of the client's organization",
+    "apps.read": "Read applications",
+    "apps.write": "Create, enable or disable, and delete applications",
+    "settings.read": "GET …/settings",
+    "apnsConf.read": "Read the APNs configuration",
+    "apnsConf.write": "Set or delete the APNs configuration",
+    "apnsCert.read": "GET …/settings/apnsCert",
+    "gcmConf.read": "Read the GCM/FCM configuration",
+    "gcmConf.write": "Set or delete the GCM/FCM configuration",
+    "gcmConfPublic.read": "GET …/settings/gcmConfPublic",
+    "wnsConf.read": "Read the WNS configuration",
+    "wnsConf.write": "Set or delete the WNS configuration",
+    "smsConf.read": "Read the SMS gateway configuration",
+    "smsConf.write": "Set or delete the SMS gateway configuration",
+    "devices.read": "Read device registrations",
+    "devices.write": "Register, update and delete devices",
+    "subscriptions.read": "Read subscriptions",
+    "subscriptions.write": "Subscribe and unsubscribe devices",
+    "tags.read": "Read tags",
+    "tags.write": "Create, update and delete tags",
+    "messages.read": "Read messages",
+    "messages.write": "Send and delete messages",
+    "webhooks.read": "Read webhooks",
+    "webhooks.write": "Create, update and delete webhooks",
+    MOBILE_CLIENT: "Device-side operations (registration, subscriptions, tags, gcmConfPublic)",
+}
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "code": {"type": "string", "description": "Stable, never localized (e.g. FPWSE0001E)."},
+        "message": {"type": "string", "description": "Localized through Accept-Language."},
+    },
+    "required": ["code", "message"],
+}
+ERROR_TEXT = {
+    "400": "Invalid JSON or an invalid property (FPWSE0004E, FPWSE0005E, …)",
+    "401": "No token, or an invalid, expired or revoked one (FPWSE9001E)",
+    "403": "The token lacks a required scope (FPWSE9002E)",
+    "404": "Unknown application or resource (FPWSE0001E, FPWSE0003E, FPWSE0012E)",
+    "405": "Method not allowed (FPWSE9005E) or Content-Type not accepted (FPWSE9003E)",
+    "406": "Accept does not allow the response type (FPWSE9004E)",
+    "409": "Already exists (FPWSE0002E)",
+    "413": "Body larger than 1 MiB (FPWSE9006E)",
+    "500": "Internal error (FPWSE0010E)",
+}
+
+# Success codes of the contract's tables (§3), by method and the path's last literal segment.
+SUCCESS = {
+    ("POST", "messages"): ("202",),
+    ("POST", "bulk"): ("202",),
+    ("POST", "devices"): ("201", "200"),
+    ("POST", "subscriptions"): ("201", "200", "207"),
+}
+CREATES = {"apps", "tags", "webhooks"}  # POST here may answer 409
+COLLECTION_QUERY = {
+    "apps": (),
+    "devices": ("userId",),
+    "subscriptions": ("deviceId", "tagName", "userId"),
+    "tags": ("subscriptionCount",),
+    "webhooks": (),
+}
+PATH_PARAMETERS = {
+    "application_id": "The MobileFirst applicationId (an App without one: its OneSignal app id)",
+    "device_id": "The device's deviceId",
+    "tag_name": "The tag name",
+    "subscription_id": "The subscriptionId",
+    "message_id": "The messageId",
+    "webhook_name": "The webhook name",
+}
+TAGS = {
+    "settings": "Settings",
+    "devices": "Devices",
+    "subscriptions": "Subscriptions",
+    "tags": "Tags",
+    "messages": "Messages",
+    "webhooks": "Webhooks",
+    "health": "Health",
+}
+
+
+def _json(schema: dict) -> dict:
+    return {"application/json": {"schema": schema}}
+
+
+class MfpAutoSchema(AutoSchema):
+    """Describes an ``MfpView`` operation from what the view declares."""
+
+    def _segments(self) -> list[str]:
+        return self._tokenize_path()
+
+    def _last(self) -> str:
+        segments = self._segments()
+        return segments[-1] if segments else ""
+
+    def _collection(self) -> bool:
+        return not self.path.rstrip("/").endswith("}") and self._last() in COLLECTION_QUERY
+
+    # --- identity ---------------------------------------------------------------------------------
+    def get_operation_id(self) -> str:
+        parts = [re.sub(r"[{}]", "", part) for part in self.path.split("/") if part]
+        prefix = [part for part in BASE_PATH.split("/") if part]
+        parts = parts[len(prefix) :] if parts[: len(prefix)] == prefix else parts
+        words = [re.sub(r"_(\w)", lambda m: m[1].upper(), part) for part in parts]
+        return self.method.lower() + "".join(word[:1].upper() + word[1:] for word in words)
+
+    def get_tags(self) -> list[str]:
+        segments = self._segments()
+        if segments and segments[0] == "apps" and len(segments) > 1:
+            return [TAGS.get(segments[1], "Applications")]
+        return [TAGS.get(segments[0], "Applications") if segments else "Applications"]
+
+    # --- parameters -------------------------------------------------------------------------------
+    def get_override_parameters(self) -> list:
+        parameters = [
+            OpenApiParameter(name, str, OpenApiParameter.PATH, description=text)
+            for name, text in PATH_PARAMETERS.items()
+            if f"{{{name}}}" in self.path
+        ]
+        if self.method == "GET" and self._collection():
+            parameters += [
+                OpenApiParameter("offset", int, description="Items to skip (default 0)"),
+                OpenApiParameter("size", int, description="Page size (default 100, at most 500)"),
+                OpenApiParameter("expand", bool, description="Full items instead of abbreviated ones"),
+                OpenApiParameter(
+                    "filter",
+                    str,
+                    many=True,
+                    description="name==value (exact) or name=@value (contains); commas OR, "
+                    "repeated parameters AND; \\, and \\\\ escape",
+                ),
+                *(OpenApiParameter(name, str) for name in COLLECTION_QUERY[self._last()]),
+            ]
+        if self.view.authenticated:
+            parameters.append(
+                OpenApiParameter(
+                    "Accept-Language",
+                    str,
+                    OpenApiParameter.HEADER,
+                    description="Language of error messages (default en-US)",
+                )
+            )
+        return parameters
+
+    # --- security ---------------------------------------------------------------------------------
+    def _application_scope(self) -> str:
+        if "{application_id}" in self.path:
+            return APPLICATION_SCOPE
+        body_names_it = type(self.view).scope_application_id is not MfpView.scope_application_id
+        if body_names_it and self.method in ("POST", "PUT"):
+            return APPLICATION_SCOPE  # POST /apps/: the applicationId of the body
+        return ANY_APPLICATION
+
+    def get_auth(self) -> list[dict]:
+        if not self.view.authenticated:
+            return []
+        requirement = self.view.requirements.get(self.method)
+        if requirement is None:
+            return []
+        app_scope = self._application_scope()
+        operation_scopes = [requirement.scope, *requirement.aliases]
+        if requirement.mobile_client:
+            operation_scopes.append(MOBILE_CLIENT)
+        return [{SECURITY_SCHEME: [scope, app_scope]} for scope in dict.fromkeys(operation_scopes)]
+
+    def _view_doc(self) -> str:
+        """The handler's or the view class's own docstring, not the base views' ones."""
+        handler = getattr(type(self.view), self.method.lower(), None)
+        if handler is not None and handler.__doc__:
+            return inspect.cleandoc(handler.__doc__)
+        for cls in type(self.view).__mro__:
+            if cls in (MfpView, MfpAppView) or not issubclass(cls, MfpView):
+                break
+            if cls.__dict__.get("__doc__"):
+                return inspect.cleandoc(cls.__doc__)
+        return ""
+
+    def get_description(self) -> str:
+        text = self._view_doc()
+        requirement = self.view.requirements.get(self.method) if self.view.authenticated else None
+        if requirement is None:
+            return text or "No authentication."
+        needed = f"`{requirement.scope}` and `{self._application_scope()}`"
+        alternatives = [*requirement.aliases, *([MOBILE_CLIENT] if requirement.mobile_client else [])]
+        if alternatives:
+            needed += (
+                " (also accepted instead of the first: " + ", ".join(f"`{a}`" for a in alternatives) + ")"
+            )
+        return f"{text}\n\nScopes: {needed}.".strip()
+
+    # --- bodies -----------------------------------------------------------------------------------
+    def get_request_serializer(self) -> Any:
+        return None
+
+    def get_response_serializers(self) -> Any:
+        return None
+
+    def _get_request_body(self, direction="request"):
+        if self.method not in ("POST", "PUT"):
+            return None
+        if self.method in self.view.multipart_methods:
+            schema = {
+                "type": "object",
+                "properties": {
+                    "certificate": {"type": "string", "format": "binary"},
+                    "password": {"type": "string", "format": "password"},
+                    "isSandBox": {"type": "boolean"},
+                },
+                "required": ["certificate"],
+            }
+            return {"content": {"multipart/form-data": {"schema": schema}}, "required": True}
+        body: dict = (
+            {"type": "array", "items": {"type": "object"}} if self._last() == "bulk" else {"type": "object"}
+        )
+        return {"content": _json(body), "required": self.method == "POST"}
+
+    def _get_response_bodies(self, direction="response"):
+        if self.method == "DELETE":
+            success = ("204",)
+        elif self.method == "POST":
+            success = SUCCESS.get(("POST", self._last()), ("201",))
+        else:
+            success = ("200",)
+        responses: dict[str, dict] = {}
+        for code in success:
+            if code == "204":
+                responses[code] = {"description": "No content"}
+            elif self.view.produces != "application/json":
+                content = {self.view.produces: {"schema": {"type": "string", "format": "binary"}}}
+                responses[code] = {"description": "OK", "content": content}
+            else:
+                responses[code] = {"description": "OK", "content": _json({"type": "object"})}
+        errors = ["406", "500"]
+        if self.view.authenticated:
+            errors += ["401", "403", "404"]
+        if self.method in ("POST", "PUT"):
+            errors += ["400", "405", "413"]
+        if self.method == "POST" and self._last() in CREATES:
+            errors.append("409")
+        error_ref = {"$ref": "#/components/schemas/MfpError"}
+        for code in sorted(errors):
+            responses[code] = {"description": ERROR_TEXT[code], "content": _json(error_ref)}
+        return responses
+
+
+class MfpViewSchemaExtension(OpenApiViewExtension):
+    """Gives every ``MfpView`` (and subclass) the ``MfpAutoSchema``, without touching the views."""
+
+    target_class = "imfpush.api.base.MfpView"
+    match_subclasses = True
+
+    def view_replacement(self):
+        namespace = {
+            "schema": MfpAutoSchema(),
+            "__doc__": self.target.__doc__,
+            "__module__": self.target.__module__,
+        }
+        return type(self.target.__name__, (self.target,), namespace)
+
+
+# --- The document ---------------------------------------------------------------------------------
+
+
+def only_mfp_paths(endpoints):
+    """Preprocessing hook: the operations of ``/imfpush/v1``, each route once (no slash twins)."""
+    return [
+        (path, path_regex, method, callback)
+        for path, path_regex, method, callback in endpoints
+        if path.startswith(f"{BASE_PATH}/")
+        and not path.endswith("/")
+        and isinstance(getattr(callback, "cls", None), type)
+        and issubclass(callback.cls, MfpView)
+    ]
+
+
+def absolute_urls(result, generator, request, public):
+    """Postprocessing hook: the server and token URLs as the caller reached this host."""
+    if request is not None:
+        result["servers"] = [{"url": request.build_absolute_uri(BASE_PATH)}]
+        flow = result["components"]["securitySchemes"][SECURITY_SCHEME]["flows"]["clientCredentials"]
+        flow["tokenUrl"] = request.build_absolute_uri(TOKEN_PATH)
+    return result
+
+
+SCHEMA_SETTINGS = {
+    "TITLE": "Herald MobileFirst Push Service API",
+    "DESCRIPTION": (
+        "The IBM MobileFirst Foundation 8.0 Push Service REST API (`/imfpush/v1`), over the same "
+        "apps, devices and delivery pipeline as Herald's OneSignal-compatible API.\n\n"
+        "Authenticate with an OAuth 2 access token from `POST /mfp/api/az/v1/token` "
+        "(`grant_type=client_credentials`, HTTP Basic with a confidential client's id and secret; "
+        "clients are registered in the dashboard). Every operation needs its operation scope and "
+        "`push.application.<applicationId>`; `push.application.*` stands for every application "
+        'of the client\'s organization. Errors are `{"code", "message"}` with the message '
+        "localized by `Accept-Language`."
+    ),
+    "VERSION": "1.0.0",
+    "SCHEMA_PATH_PREFIX": BASE_PATH,
+    "SCHEMA_PATH_PREFIX_TRIM": True,
+    "SERVERS": [{"url": BASE_PATH}],
+    "CAMELIZE_NAMES": True,
+    "PREPROCESSING_HOOKS": ["imfpush.schema.only_mfp_paths"],
+    "POSTPROCESSING_HOOKS": ["imfpush.schema.absolute_urls"],
+    "ENUM_NAME_OVERRIDES": {},
+    "APPEND_COMPONENTS": {
+        "schemas": {"MfpError": ERROR_SCHEMA},
+        "securitySchemes": {
+            SECURITY_SCHEME: {
+                "type": "oauth2",
+                "description": "Confidential client credentials. Besides the scopes listed, "
+                "request `push.application.<applicationId>` for each application.",
+                "flows": {"clientCredentials": {"tokenUrl": TOKEN_PATH, "scopes": SCOPES}},
+            }
+        },
+    },
+}
+
+
+class MfpSchemaView(SpectacularJSONAPIView):
+    """``GET /imfpush/v1/swagger.json``: the OpenAPI 3 document, without authentication."""
+
+    custom_settings = SCHEMA_SETTINGS
+    renderer_classes = [OpenApiJsonRenderer2, OpenApiJsonRenderer]  # application/json by default
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+
+class MfpSwaggerView(SpectacularSwaggerView):
+    """``GET /imfpush/v1/docs/``: Swagger UI for the document above."""
+
+    url_name = "imfpush:mfp-swagger"
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
