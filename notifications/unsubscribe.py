@@ -25,6 +25,7 @@ from django.views.decorators.http import require_http_methods
 
 from apps.models import App
 from players.models import DeviceType, Player
+from webhooks.hooks import on_players_unsubscribed
 
 SALT = "herald.email.unsubscribe.v1"
 PATH = "/email/unsubscribe/"
@@ -65,9 +66,13 @@ def unsubscribe_url(app_id: UUID | str, player_id: UUID | str, *, base_url: str 
 def unsubscribe_player(app_id: UUID, player_id: UUID) -> bool:
     """Unsubscribe the email player; True when it exists (whether or not it was subscribed)."""
     players = Player.objects.filter(pk=player_id, app_id=app_id, device_type=DeviceType.EMAIL)
-    players.filter(notification_types__gt=0).update(
+    changed = players.filter(notification_types__gt=0).update(
         notification_types=-2, unsubscribed_reason=UNSUBSCRIBED_REASON
     )
+    if changed:
+        on_players_unsubscribed(
+            app_id=app_id, player_ids=[player_id], device_type=DeviceType.EMAIL, reason=UNSUBSCRIBED_REASON
+        )
     return players.exists()
 
 

@@ -236,3 +236,24 @@ def test_opens_and_receipts_emit_clicked_and_status_changes(
     opened = payloads(world["mfp"], "onNotificationStatusChange")[1]["entity"]
     assert opened == {"deviceIds": ["dev-1"], "messageId": nid, "msgStatus": "OPEN", "platform": "G"}
     assert UUID(nid)
+
+
+def test_the_email_one_click_unsubscribe_emits_player_unsubscribed_once(
+    client, own, enqueued, django_capture_on_commit_callbacks
+):
+    from notifications.unsubscribe import PATH, unsubscribe_token
+
+    hook = make_webhook(
+        own.app, url="https://os.example.com/h", events=["player.unsubscribed"], source="onesignal"
+    )
+    player = PlayerFactory(app=own.app, device_type=DeviceType.EMAIL, identifier="reader@example.com")
+    for _ in range(2):  # the second click changes nothing and emits nothing
+        with django_capture_on_commit_callbacks(execute=True):
+            assert client.post(PATH + unsubscribe_token(own.app.pk, player.pk)).status_code == 200
+    [event] = payloads(hook, "player.unsubscribed")
+    assert event["data"] == {
+        "device_type": DeviceType.EMAIL,
+        "player_id": str(player.pk),
+        "reason": "unsubscribed",
+    }
+    assert enqueued == [WebhookCall.objects.get(webhook=hook).pk]
