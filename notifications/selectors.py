@@ -4,6 +4,7 @@ from django.db.models import Prefetch, QuerySet
 
 from apps.models import App
 from notifications.models import Notification, PlatformStats
+from notifications.validation import INTERNAL_PREFIX
 
 MAX_PAGE_SIZE = 50
 OMITTED_FIELDS = {"throttle_rate_per_minute", "idempotency_key"}
@@ -20,8 +21,14 @@ def notification_output(notification: Notification) -> dict:
 
     ``throttle_rate_per_minute`` is left out: OneSignal's python clients (2.2.1, 5.18.0) type it
     as a string and as an integer at once, so any value but null fails their deserialisation.
+    Herald's internal ``herald_*`` fields (a MobileFirst message's target and per-platform
+    fields) are left out too.
     """
-    data = {k: v for k, v in notification.request.items() if v is not None and k not in OMITTED_FIELDS}
+    data = {
+        k: v
+        for k, v in notification.request.items()
+        if v is not None and k not in OMITTED_FIELDS and not k.startswith(INTERNAL_PREFIX)
+    }
     data.update(
         {
             "id": str(notification.pk),

@@ -31,16 +31,28 @@ def _replay(app: App, key: str) -> dict | None:
 
 
 def notification_create(
-    *, app: App, body: dict, header_key: str | None = None, kind: int = Notification.Kind.API
+    *,
+    app: App,
+    body: dict,
+    header_key: str | None = None,
+    kind: int = Notification.Kind.API,
+    internal: dict | None = None,
+    notification_id: uuid.UUID | None = None,
+    allow_empty: bool = False,
 ) -> tuple[dict, bool]:
     """Validate, resolve the audience with one count, persist, and enqueue after commit.
 
     Returns ``(response, replayed)``. With an idempotency key, a request whose twin already
     committed returns the twin's response; a concurrent twin waits on the unique index and
     then replays, so a key never sends twice.
+
+    Herald's own callers (``imfpush.messages``) may pass ``internal`` ``herald_*`` body fields,
+    which the public API refuses, the ``notification_id`` to use (so that payloads can carry it),
+    and ``allow_empty`` to store the notification even when nobody is reachable yet (the fan-out
+    resolves its audience again).
     """
     now = timezone.now()
-    request = validate_notification(app=app, body=body, now=now, header_key=header_key)
+    request = validate_notification(app=app, body=body, now=now, header_key=header_key, internal=internal)
     key = request.idempotency_key
     if key:
         Notification.objects.filter(
@@ -53,9 +65,9 @@ def notification_create(
         app=app, body=request.body, mode=request.mode, device_types=request.device_types, with_invalid=True
     )
     recipients = audience.players.count()
-    if recipients == 0:
+    if recipients == 0 and not allow_empty:
         return {"id": "", "recipients": 0, "errors": [NO_SUBSCRIBERS]}, False
-    notification_id = uuid.uuid4()
+    notification_id = notification_id or uuid.uuid4()
     response = {"id": str(notification_id), "recipients": recipients, "external_id": key}
     if audience.invalid:
         response["errors"] = audience.invalid

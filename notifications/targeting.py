@@ -13,7 +13,12 @@ from django.db.models import Q, QuerySet
 from apps.models import App
 from core.api.base import parse_uuid
 from core.api.errors import ApiError
-from notifications.validation import TOKEN_FIELD_DEVICE_TYPE
+from notifications.validation import (
+    MFP_TARGET,
+    SMS_DEVICE_TYPE,
+    TOKEN_FIELD_DEVICE_TYPE,
+    mfp_device_types,
+)
 from players.models import Player
 from players.validation import normalize_identifier, normalize_phone
 
@@ -60,7 +65,12 @@ def includes_unsubscribed(body: dict, device_types) -> bool:
 def resolve_audience(
     *, app: App, body: dict, mode: str, device_types: set[int], with_invalid: bool = False
 ) -> Audience:
-    """Subscribed players of ``app`` targeted by ``body``, narrowed to ``device_types``."""
+    """Subscribed players of ``app`` targeted by ``body``, narrowed to ``device_types``.
+
+    A MobileFirst target (mode ``mfp``) carries its own platforms and channels, so it ignores
+    ``device_types`` (the fan-out derives them from the notification's channel)."""
+    if mode == "mfp":
+        return Audience(players=mfp_audience(app=app, target=body[MFP_TARGET]))
     reachable = Player.objects.filter(app=app, device_type__in=device_types)
     if includes_unsubscribed(body, device_types):  # unsubscribed (not bounced) email players too
         no_identifier = Q(identifier__isnull=True) | Q(identifier="")
@@ -172,3 +182,40 @@ def _normalize_phone(value: str) -> str | None:
         return normalize_phone(value)
     except ApiError:
         return None
+
+
+def mfp_audience(*, app: App, target: dict) -> QuerySet[Player]:
+    """The subscribed players a MobileFirst message reaches (mobilefirst-push-api.md §4.2).
+
+    ``target`` is what ``imfpush.messages`` stores, already normalized: at most one of
+    ``deviceIds`` (a registration's deviceId, or the player id of a player registered through
+    the OneSignal API), ``userIds`` or ``tagNames``; ``platforms`` (codes A, G, W) narrows it;
+    with none of the three it is a broadcast to the subscribers of ``Push.all``; with neither
+    it is every device of the platforms. ``push`` (default true) sends to the devices
+    themselves; ``sms`` to each device's registered phone (``Registration.sms_player``).
+    Re-resolved when the fan-out starts, like every mode.
+    """
+    from imfpush.models import PUSH_ALL, Registration, Subscription
+
+    platforms = set(mfp_device_types({"platforms": target.get("platforms")})) - {SMS_DEVICE_TYPE}
+    devices = Player.objects.filter(app=app, device_type__in=platforms)
+    if target.get("deviceIds"):
+        ids = target["deviceIds"]
+        player_ids = [u for u in map(parse_uuid, ids) if u is not None]
+        devices = devices.filter(
+            Q(mfp_registration__app=app, mfp_registration__device_id__in=ids)
+            | Q(mfp_registration__isnull=True, pk__in=player_ids)
+        )
+    elif target.get("userIds"):
+        devices = devices.filter(external_user_id__in=target["userIds"])
+    elif target.get("tagNames") or not target.get("platforms"):
+        names = target.get("tagNames") or [PUSH_ALL]
+        subscribed = Subscription.objects.filter(tag__app=app, tag__name__in=names).values("player_id")
+        devices = devices.filter(pk__in=subscribed)
+    condition = Q(pk__in=[])
+    if target.get("push", True):
+        condition |= Q(pk__in=devices.values("pk"))
+    if target.get("sms"):
+        phones = Registration.objects.filter(player__in=devices.values("pk"), sms_player__isnull=False)
+        condition |= Q(device_type=SMS_DEVICE_TYPE, pk__in=phones.values("sms_player"))
+    return Player.objects.filter(app=app).subscribed().filter(condition)

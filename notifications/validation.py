@@ -33,6 +33,14 @@ BAD_TIME_OF_DAY = "Schedule delivery_time_of_day must be valid time"
 DATA_TOO_LARGE = "Data Data must be no more than 2048 bytes long"
 PAYLOAD_TOO_LARGE = "Option Metadata must not exceed 3500 bytes."
 
+# Body keys starting with this are Herald's own (a MobileFirst message's target and per-platform
+# fields): ``notification_create(internal=...)`` sets them, the public API refuses them.
+INTERNAL_PREFIX = "herald_"
+MFP_TARGET = "herald_mfp_target"
+# MobileFirst platform codes -> device types, and the SMS channel (notificationType 2 and 3).
+MFP_PLATFORM_DEVICE_TYPES = {"A": 0, "G": 1, "W": 6}
+SMS_DEVICE_TYPE = 14
+
 # Targeting field -> mode. Segments may be combined only with each other.
 TARGETING_MODES = {
     "included_segments": "segments",
@@ -51,6 +59,9 @@ TARGETING_MODES = {
     "email_to": "email",
     "include_email_tokens": "email",
     "include_phone_numbers": "sms",
+    # Internal (never accepted from the public API): a MobileFirst message's target, see
+    # notifications.targeting.mfp_audience.
+    MFP_TARGET: "mfp",
 }
 LIST_LIMITS = {"include_aliases": 20_000, "include_subscription_ids": 20_000}
 DEFAULT_LIST_LIMIT = 2_000
@@ -449,10 +460,37 @@ def _idempotency_key(body: dict, header_key: str | None) -> str | None:
     return key
 
 
+def mfp_device_types(target: dict) -> set[int]:
+    """The device types a MobileFirst target reaches: its platforms' (all three by default) when
+    it pushes, plus SMS when it texts."""
+    device_types = set()
+    if target.get("push", True):
+        platforms = target.get("platforms") or list(MFP_PLATFORM_DEVICE_TYPES)
+        device_types |= {MFP_PLATFORM_DEVICE_TYPES[p] for p in platforms if p in MFP_PLATFORM_DEVICE_TYPES}
+    if target.get("sms"):
+        device_types.add(SMS_DEVICE_TYPE)
+    return device_types
+
+
+def _check_no_internal_keys(body: dict) -> None:
+    for key in body:
+        if isinstance(key, str) and key.startswith(INTERNAL_PREFIX):
+            raise ApiError.bad_request(f"{key} is reserved for Herald's internal use"[:200])
+
+
 def validate_notification(
-    *, app: App, body: dict, now: datetime, header_key: str | None = None
+    *,
+    app: App,
+    body: dict,
+    now: datetime,
+    header_key: str | None = None,
+    internal: dict[str, Any] | None = None,
 ) -> NotificationRequest:
+    """Check a request in OneSignal's order. ``internal`` holds Herald's own ``herald_*`` fields
+    (a MobileFirst message's target and per-platform fields); a request may not carry them."""
     body = _merge_template(app, dict(body))
+    _check_no_internal_keys(body)
+    body.update(internal or {})
     mode = _targeting_mode(body)
     channel = _channel(body, mode)
     _check_content(body, channel)
@@ -464,6 +502,8 @@ def validate_notification(
     _int_field(body, "priority")
     flags = {name: body[name] for name in PLATFORM_FLAGS if isinstance(body.get(name), bool)}
     device_types = device_types_for(channel, flags)
+    if mode == "mfp":
+        device_types = mfp_device_types(body[MFP_TARGET])
     _check_sizes(body, app, device_types)
     _check_image_urls(body)
     return NotificationRequest(

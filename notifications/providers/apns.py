@@ -39,6 +39,7 @@ from notifications.providers.base import (
     SendResult,
 )
 from notifications.providers.http2 import Http2Client, HttpRequest, HttpResponse
+from notifications.providers.platform_fields import platform_body
 
 JWT_LIFETIME_SECONDS = 40 * 60
 MAX_PAYLOAD = 4096
@@ -165,7 +166,7 @@ def _int(value: Any, default: int = 0) -> int:
 def push_type_of(message: RenderedMessage) -> str:
     """``apns-push-type``: the override if it is one, background for content-available pushes
     with no text, otherwise alert."""
-    body = message.body
+    body = platform_body(message.body, "apns")
     override = body.get("apns_push_type_override")
     if override in PUSH_TYPES:
         return override
@@ -186,8 +187,8 @@ def topic_for(bundle_id: str | None, push_type: str) -> str | None:
 
 
 def build_payload(recipient: Recipient, message: RenderedMessage) -> dict[str, Any]:
-    """The APNs JSON payload, in OneSignal's iOS convention."""
-    body = message.body
+    """The APNs JSON payload, in OneSignal's iOS convention (plus ``apns_payload_extra``)."""
+    body = platform_body(message.body, "apns")
     push_type = push_type_of(message)
     aps: dict[str, Any] = {}
     alert = {
@@ -250,12 +251,16 @@ def build_payload(recipient: Recipient, message: RenderedMessage) -> dict[str, A
             for b in buttons
             if isinstance(b, dict)
         ]
+    extra = body.get("apns_payload_extra")
+    if isinstance(extra, dict):  # internal: MobileFirst's top-level keys (payload, nid, attachment-url)
+        for key, value in extra.items():
+            payload.setdefault(key, value)
     return payload
 
 
 def build_headers(message: RenderedMessage, topic: str | None, now: float) -> list[str]:
     """The apns-* headers (authorization is added by the provider)."""
-    body = message.body
+    body = platform_body(message.body, "apns")
     push_type = push_type_of(message)
     priority = body.get("priority")
     low = push_type == "background" or (priority is not None and _int(priority, 10) < 10)

@@ -24,6 +24,7 @@ from notifications.providers.base import (
     SendResult,
 )
 from notifications.providers.http2 import Http2Client, HttpRequest, HttpResponse
+from notifications.providers.platform_fields import capped_ttl, platform_body
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 # FCM error codes (google.firebase.fcm.v1.FcmError / google.rpc status) -> outcome.
@@ -83,8 +84,9 @@ def _client() -> Http2Client:
 
 
 def build_message(recipient: Recipient, message: RenderedMessage) -> dict[str, Any]:
-    """An FCM v1 ``Message`` in OneSignal's Android payload convention (``data.custom.i``)."""
-    body = message.body
+    """An FCM v1 ``Message`` in OneSignal's Android payload convention (``data.custom.i``), plus
+    the internal ``fcm_data_extra`` and ``fcm_android_notification`` fields (platform_fields)."""
+    body = platform_body(message.body, "fcm")
     custom: dict[str, Any] = {"i": message.notification_id}
     if body.get("url") or body.get("app_url"):
         custom["u"] = body.get("app_url") or body.get("url")
@@ -97,10 +99,13 @@ def build_message(recipient: Recipient, message: RenderedMessage) -> dict[str, A
         data["alert"] = message.content
     if body.get("buttons"):
         data["actionButtons"] = orjson.dumps(body["buttons"]).decode()
+    extra = body.get("fcm_data_extra")
+    if isinstance(extra, dict):
+        data.update({key: value for key, value in extra.items() if isinstance(value, str)})
     priority = body.get("priority")
     android: dict[str, Any] = {
         "priority": "NORMAL" if priority is not None and int(priority) < 10 else "HIGH",
-        "ttl": f"{max(0, message.ttl_seconds)}s",
+        "ttl": f"{capped_ttl(body, message.ttl_seconds)}s",
     }
     if body.get("collapse_id"):
         android["collapse_key"] = body["collapse_id"]
@@ -116,6 +121,8 @@ def build_message(recipient: Recipient, message: RenderedMessage) -> dict[str, A
             "tag": body.get("collapse_id"),
         }
         android_notification = {k: v for k, v in android_notification.items() if v}
+        if isinstance(body.get("fcm_android_notification"), dict):
+            android_notification.update(body["fcm_android_notification"])
         if android_notification:
             android["notification"] = android_notification
     return fcm_message

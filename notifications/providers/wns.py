@@ -10,6 +10,10 @@ Each player's identifier is its channel URI; Herald POSTs to it with ``X-WNS-Typ
 is left of the notification's ``ttl``) and ``X-WNS-Tag`` from ``collapse_id`` when it fits. The
 toast is ``ToastGeneric`` with the heading and content; its ``launch`` argument is JSON
 ``{"i": <notification id>, "u"?: url, "a"?: data}``, as OneSignal's SDKs read ``custom``.
+A MobileFirst message brings its own WNS notifications instead (``wns_notifications``: toast,
+tile, badge and raw, each its own request; notifications.providers.platform_fields), with its
+cache policy and TTL; the first one's answer is the player's outcome, unless any says the
+channel is gone.
 
 Answers: 200 SENT; 404 INVALID_RECIPIENT "NotFound" and 410 "ChannelExpired" (the player is
 unsubscribed); 401 TRANSIENT (the token is refreshed before the retry); 406 (throttled), 429 and
@@ -43,6 +47,7 @@ from notifications.providers.base import (
     SendResult,
 )
 from notifications.providers.http2 import Http2Client, HttpRequest, HttpResponse
+from notifications.providers.platform_fields import capped_ttl, platform_body
 
 WNS_HOST_SUFFIX = ".notify.windows.com"
 SCOPE = "notify.windows.com"
@@ -173,22 +178,51 @@ def build_toast(message: RenderedMessage) -> bytes:
     ).encode()
 
 
-def build_request(recipient: Recipient, message: RenderedMessage, token: str) -> HttpRequest:
+WNS_TYPES = {"toast": "text/xml", "tile": "text/xml", "badge": "text/xml", "raw": "application/octet-stream"}
+
+
+def build_request(
+    recipient: Recipient, message: RenderedMessage, token: str, entry: dict[str, Any] | None = None
+) -> HttpRequest:
+    """One POST to the channel: ``entry`` (one of the internal ``wns_notifications``) gives its
+    type, body and tag; without one (or without its ``payload``) the toast built from the message,
+    or a raw notification for a message without text."""
+    body = platform_body(message.body, "wns")
+    policy = body.get("wns_cache_policy")
     headers = [
         f"authorization: Bearer {token}",
-        "x-wns-cache-policy: cache",
-        f"x-wns-ttl: {max(0, message.ttl_seconds)}",
+        f"x-wns-cache-policy: {policy if policy in ('cache', 'no-cache') else 'cache'}",
+        f"x-wns-ttl: {capped_ttl(body, message.ttl_seconds)}",
     ]
-    if message.heading or message.content:
+    kind = entry.get("type") if entry else None
+    if kind in WNS_TYPES and isinstance(entry.get("payload"), str):
+        headers += [f"content-type: {WNS_TYPES[kind]}", f"x-wns-type: wns/{kind}"]
+        payload = entry["payload"].encode()
+    elif message.heading or message.content:
         headers += ["content-type: text/xml", "x-wns-type: wns/toast"]
         payload = build_toast(message)
     else:
         headers += ["content-type: application/octet-stream", "x-wns-type: wns/raw"]
         payload = launch_argument(message).encode()
-    collapse_id = message.body.get("collapse_id")
-    if isinstance(collapse_id, str) and 0 < len(collapse_id) <= MAX_TAG_LENGTH and collapse_id.isprintable():
-        headers.append(f"x-wns-tag: {collapse_id}")
+    tag = entry.get("tag") if entry and "tag" in entry else body.get("collapse_id")
+    if isinstance(tag, str) and 0 < len(tag) <= MAX_TAG_LENGTH and tag.isprintable():
+        headers.append(f"x-wns-tag: {tag}")
     return HttpRequest(url=recipient.identifier, body=payload, headers=headers, tag=recipient.player_id)
+
+
+def build_requests(recipient: Recipient, message: RenderedMessage, token: str) -> list[HttpRequest]:
+    """Every WNS notification of the message for one channel: one per internal
+    ``wns_notifications`` entry (toast, tile, badge, raw), else the single default one. The first
+    request is the primary one; the others carry ``(player id, n)`` tags."""
+    entries = platform_body(message.body, "wns").get("wns_notifications")
+    if not isinstance(entries, list) or not entries:
+        return [build_request(recipient, message, token)]
+    requests_ = [
+        build_request(recipient, message, token, e if isinstance(e, dict) else None) for e in entries
+    ]
+    for n, request in enumerate(requests_[1:], 1):
+        request.tag = (recipient.player_id, n)
+    return requests_
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -238,15 +272,24 @@ class WnsProvider(Provider):
         requests_: list[HttpRequest] = []
         for recipient, message in items:
             if allowed_channel(recipient.identifier):
-                requests_.append(build_request(recipient, message, token))
+                requests_.extend(build_requests(recipient, message, token))
             else:
                 invalid = SendResult(recipient.player_id, Outcome.INVALID_RECIPIENT, "InvalidChannelUri")
                 results.append(invalid)
         unauthorized = False
+        primary: dict[Any, SendResult] = {}
+        expired: dict[Any, SendResult] = {}
         for response in _client().send_all(requests_):
             outcome, reason, retry_after = classify(response)
             unauthorized |= response.status == 401
-            results.append(SendResult(response.request.tag, outcome, reason, retry_after))
+            tag = response.request.tag
+            if isinstance(tag, tuple):  # a further notification (tile, badge...) to the same channel
+                if outcome is Outcome.INVALID_RECIPIENT:
+                    expired[tag[0]] = SendResult(tag[0], outcome, reason)
+                continue
+            primary[tag] = SendResult(tag, outcome, reason, retry_after)
+        # The primary notification's outcome stands for the player, unless the channel is gone.
+        results += [expired.get(player_id, result) for player_id, result in primary.items()]
         if unauthorized:
             forget_token(sid, secret)
         return results
