@@ -38,6 +38,15 @@ def webhook_json(view: MfpView, webhook: Webhook) -> dict:
 
 
 class WebhookCollectionView(MfpAppView):
+    """List (always full items; ``filter`` on ``name`` and ``url``), create (``201``, ``409`` when
+    the name exists), or update the webhook named in the body (the [YAML] form of PUT).
+
+    ``eventTypes`` is a comma-separated string or an array of onDeviceRegister, onDeviceUpdate,
+    onDeviceUnregister, onSubscribe, onUnsubscribe, onNotificationStatusChange,
+    onNotificationFailure and onMessageSent (Herald's extension). ``url`` must be http(s) and
+    public. An optional write-only ``secret`` (16-255 characters) sets the HMAC signing key.
+    """
+
     requirements = {"GET": WEBHOOKS_READ, "POST": WEBHOOKS_WRITE, "PUT": WEBHOOKS_WRITE}
 
     def get(self, request, *args, **kwargs):
@@ -56,6 +65,9 @@ class WebhookCollectionView(MfpAppView):
 
 
 class WebhookDetailView(MfpAppView):
+    """Read, update (absent fields unchanged; the name is immutable) or delete one webhook;
+    ``404`` "The webhook does not exist." when there is none by that name."""
+
     requirements = {"GET": WEBHOOKS_READ, "PUT": WEBHOOKS_WRITE, "DELETE": WEBHOOKS_WRITE}
 
     def get(self, request, *args, **kwargs):

@@ -160,3 +160,19 @@ def test_viewers_see_webhooks_but_cannot_change_or_test_them(client, own):
     )
     assert not Webhook.objects.filter(name="new").exists()
     assert Webhook.objects.get(pk=webhook.pk).url == "https://h.example.com/"
+
+
+def test_rotate_encryption_reencrypts_webhook_secrets_under_the_first_key(own, settings):
+    from django.core.management import call_command
+    from django.db import connection
+
+    old, new = settings.HERALD_ENCRYPTION_KEYS
+    settings.HERALD_ENCRYPTION_KEYS = [new]
+    webhook = make_webhook(own.app, url="https://h.example.com/", secret="rotate-me-0123456789")
+    settings.HERALD_ENCRYPTION_KEYS = [old, new]
+    call_command("rotate_encryption", stdout=None)
+    settings.HERALD_ENCRYPTION_KEYS = [old]
+    assert Webhook.objects.get(pk=webhook.pk).secret == "rotate-me-0123456789"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT secret FROM webhooks_webhook WHERE id = %s", [webhook.pk])
+        assert "rotate-me" not in cursor.fetchone()[0]

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 
 from apps.models import App
+from webhooks.models import Webhook
 
 
 class Command(BaseCommand):
@@ -18,3 +19,8 @@ class Command(BaseCommand):
             App.objects.filter(pk=app.pk).update(**{f: getattr(app, f) for f in App.SECRET_FIELDS})
             rotated += 1
         self.stdout.write(f"re-encrypted the credentials of {rotated} apps")
+        hooks = 0
+        for webhook in Webhook.objects.only("pk", "secret").iterator(chunk_size=500):
+            Webhook.objects.filter(pk=webhook.pk).update(secret=webhook.secret)
+            hooks += 1
+        self.stdout.write(f"re-encrypted the signing secrets of {hooks} webhooks")
