@@ -9,6 +9,7 @@ from imfpush.api.apps import ApplicationCollectionView, ApplicationDetailView, A
 from imfpush.api.devices import DeviceCollectionView, DeviceDetailView
 from imfpush.api.errors import unknown_path
 from imfpush.api.health import HealthView
+from imfpush.api.messages import MessageBulkView, MessageCollectionView, MessageDetailView
 from imfpush.api.settings import (
     ApnsCertView,
     ApnsConfView,
@@ -47,6 +48,9 @@ urlpatterns = [
     *api_path(f"{APP}/settings/smsConf", SmsConfView.as_view(), "mfp-settings-sms"),
     *api_path(f"{APP}/webhooks", WebhookCollectionView.as_view(), "mfp-webhooks"),
     *api_path(f"{APP}/webhooks/<str:webhook_name>", WebhookDetailView.as_view(), "mfp-webhook"),
+    *api_path(f"{APP}/messages", MessageCollectionView.as_view(), "mfp-messages"),
+    *api_path(f"{APP}/messages/bulk", MessageBulkView.as_view(), "mfp-messages-bulk"),
+    *api_path(f"{APP}/messages/<str:message_id>", MessageDetailView.as_view(), "mfp-message"),
     *api_path("swagger.json", MfpSchemaView.as_view(), "mfp-swagger"),
     *api_path("docs", MfpSwaggerView.as_view(), "mfp-docs"),
     re_path(r"^.*$", unknown_path),
