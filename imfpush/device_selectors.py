@@ -86,6 +86,8 @@ def _canonical_uuid(value: str):
 
 def mfp_device_find(*, app: App, device_id: str, lock: bool = False) -> Player | None:
     """The device with this ``deviceId``: a registration first, else a OneSignal player by id."""
+    if "\x00" in device_id:
+        return None  # PostgreSQL text cannot hold NUL: no such device can exist
     players = Player.objects.select_related("mfp_registration")
     if lock:
         players = players.select_for_update(of=("self",))
@@ -126,6 +128,8 @@ def tags_on_platform(platform: str) -> Q:
 
 
 def mfp_tag_find(*, app: App, name: str) -> Tag | None:
+    if "\x00" in name:
+        return None  # PostgreSQL text cannot hold NUL: no such tag can exist
     return Tag.objects.filter(app=app, name=name).first()
 
 

@@ -18,6 +18,7 @@ from imfpush.device_selectors import (
     mfp_device_or_404,
     mfp_subscription_find,
     mfp_subscription_or_404,
+    mfp_subscriptions,
     mfp_tag_find,
     mfp_tag_or_404,
 )
@@ -113,22 +114,26 @@ def subscriptions_batch(*, mfp_application: MfpApplication, body: dict, unsubscr
     names = tag_names_of(body) if "tagNames" in body or "tagName" not in body else [_string(body, "tagName")]
     app = mfp_application.app
     player = mfp_device_or_404(app=app, device_id=device_id)
+    tags = {tag.name: tag for tag in Tag.objects.filter(app=app, name__in=names)}
+    existing = {
+        subscription.tag.name: subscription
+        for subscription in mfp_subscriptions(app=app).filter(player=player, tag__in=tags.values())
+    }
     result = BatchResult()
     for name in names:
-        tag = mfp_tag_find(app=app, name=name)
+        tag = tags.get(name)
         if tag is None:
             result.tags_not_found.append(name)
-            continue
-        if unsubscribe:
-            subscription = mfp_subscription_find(app=app, player=player, tag=tag)
-            if subscription is None:
-                result.unchanged.append(name)
-            else:
-                _unsubscribe(mfp_application, subscription)
-                result.done.append(subscription)
-            continue
-        subscription, created = _subscribe(mfp_application, player, tag)
-        (result.done if created else result.unchanged).append(subscription)
+        elif unsubscribe and name in existing:
+            _unsubscribe(mfp_application, existing[name])
+            result.done.append(existing[name])
+        elif unsubscribe:
+            result.unchanged.append(name)
+        elif name in existing:
+            result.unchanged.append(existing[name])
+        else:
+            subscription, created = _subscribe(mfp_application, player, tag)
+            (result.done if created else result.unchanged).append(subscription)
     return result
 
 

@@ -466,3 +466,43 @@ def test_failed_write_records_no_event(app, mfp, token):
     make_webhook(app.app, url="https://hooks.example.com/mfp", events=("onDeviceRegister",))
     mfp.post(f"apps/{APP_ID}/devices", {"deviceId": "d"}, token=token)
     assert not WebhookCall.objects.exists()
+
+
+# --- input PostgreSQL cannot store ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ("filter=deviceId==%00", "FPWSE0007E"),
+        ("filter=deviceId=@a%00", "FPWSE0007E"),
+        ("filter=token==a%00", "FPWSE0007E"),
+        ("userId=%00", "FPWSE0005E"),
+    ],
+)
+def test_nul_in_a_query_value_is_400(app, mfp, token, query, code):
+    response = mfp.get(f"apps/{APP_ID}/devices?{query}", token=token)
+    assert response.status_code == 400 and response.json()["code"] == code
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"deviceId": "a\x00b"}, {"userId": "\x00"}, {"phoneNumber": "1\x00"}, {"variables": {"k": ["\x00"]}}],
+)
+def test_nul_in_the_body_is_400(app, mfp, token, extra):
+    name = next(iter(extra))
+    response = mfp.post(f"apps/{APP_ID}/devices", {**device_body("d", "t"), **extra}, token=token)
+    assert response.status_code == 400 and response.json()["code"] == "FPWSE0005E"
+    assert name in response.json()["message"]
+    register(mfp, token, "dev-1")
+    response = mfp.put(DEVICE, extra, token=token)
+    assert response.status_code == 400 and name in response.json()["message"]
+
+
+def test_nul_in_the_device_id_of_the_path_is_404(app, mfp, token):
+    for response in (
+        mfp.get(f"apps/{APP_ID}/devices/a%00", token=token),
+        mfp.put(f"apps/{APP_ID}/devices/a%00", {"userId": "x"}, token=token),
+        mfp.delete(f"apps/{APP_ID}/devices/a%00", token=token),
+    ):
+        assert response.status_code == 404 and response.json()["code"] == "FPWSE0001E"

@@ -396,3 +396,12 @@ def test_subscribe_and_unsubscribe_record_events(app, mfp, token):
         "tagName": "testTag",
     }
     assert payloads[3]["entity"]["subscriptionId"] == batch["subscribed"][0]["subscriptionId"]
+
+
+def test_nul_is_400_in_queries_and_bodies(app, mfp, token):
+    for query in ("deviceId=%00", "tagName=a%00", "filter=tagName==%00"):
+        assert mfp.get(f"{SUBS}?{query}", token=token).status_code == 400
+    assert mfp.delete(f"{SUBS}?deviceId=%00&tagName=t", token=token).status_code == 400
+    for body in ({"deviceId": "d\x00", "tagName": "t"}, {"deviceId": "d", "tagNames": ["\x00"]}):
+        response = mfp.post(SUBS, body, token=token)
+        assert response.status_code == 400 and response.json()["code"] == "FPWSE0005E"

@@ -222,3 +222,13 @@ def test_other_apps_tags_are_not_visible(own, app, mfp, token, token_for):
     Tag.objects.create(app=other.app, name="Secret")
     assert [tag["name"] for tag in mfp.get(TAGS, token=token).json()["tags"]] == [PUSH_ALL]
     assert mfp.get(f"{TAGS}/Secret", token=token).status_code == 404
+
+
+def test_nul_is_400_in_queries_and_bodies_and_404_in_paths(app, mfp, token):
+    assert mfp.get(f"{TAGS}?filter=name==%00", token=token).json()["code"] == "FPWSE0007E"
+    for body in ({"name": "a\x00"}, {"name": "ok", "description": "\x00"}):
+        response = mfp.post(TAGS, body, token=token)
+        assert response.status_code == 400 and response.json()["code"] == "FPWSE0005E"
+    assert mfp.put(f"{TAGS}/{PUSH_ALL}", {"description": "\x00"}, token=token).status_code == 400
+    for response in (mfp.get(f"{TAGS}/a%00", token=token), mfp.delete(f"{TAGS}/a%00", token=token)):
+        assert response.status_code == 404 and response.json()["code"] == "FPWSE0001E"
