@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from imfpush.models import PUSH_ALL, Subscription, Tag
+from imfpush.devices import device_register
+from imfpush.models import PUSH_ALL, MfpApplication, Subscription, Tag
 from players.models import DeviceType
 from tests.factories import PlayerFactory
-from tests.imfpush.support import APP_ID, Endpoint, check_common_failures, mfp_app, register
+from tests.imfpush.support import (
+    APP_ID,
+    Endpoint,
+    check_common_failures,
+    device_body,
+    mfp_app,
+    register,
+)
 from tests.webhooks.support import make_webhook
 from webhooks.models import WebhookCall
 
@@ -39,11 +49,9 @@ def subscribe(mfp, token, device_id: str = "dev-1", tag_name: str = "testTag") -
 
 
 def _setup_subscription(own):
-    def setup():
-        from imfpush.devices import device_register
-        from imfpush.models import MfpApplication
-        from tests.imfpush.support import device_body
+    """Device ``dev-1`` and tag ``Gold`` in ``myapp``, made once the common checker created it."""
 
+    def setup():
         record = MfpApplication.objects.get(organization=own.organization, application_id=APP_ID)
         Tag.objects.create(app=record.app, name="Gold")
         device_register(mfp_application=record, body=device_body("dev-1", "t-1"), default_user_id="admin")
@@ -405,3 +413,15 @@ def test_nul_is_400_in_queries_and_bodies(app, mfp, token):
     for body in ({"deviceId": "d\x00", "tagName": "t"}, {"deviceId": "d", "tagNames": ["\x00"]}):
         response = mfp.post(SUBS, body, token=token)
         assert response.status_code == 400 and response.json()["code"] == "FPWSE0005E"
+
+
+def test_list_query_count_does_not_grow_with_subscriptions(app, mfp, token):
+    register(mfp, token, "dev-0")
+    with CaptureQueriesContext(connection) as few:
+        assert len(mfp.get(f"{SUBS}?expand=true", token=token).json()["subscriptions"]) == 1
+    for n in range(1, 6):
+        register(mfp, token, f"dev-{n}")
+        subscribe(mfp, token, f"dev-{n}")
+    with CaptureQueriesContext(connection) as many:
+        assert len(mfp.get(f"{SUBS}?expand=true", token=token).json()["subscriptions"]) == 11
+    assert len(many) == len(few)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from imfpush.models import PUSH_ALL, Subscription, Tag
 from tests.imfpush.support import APP_ID, Endpoint, check_common_failures, mfp_app, register
@@ -232,3 +234,16 @@ def test_nul_is_400_in_queries_and_bodies_and_404_in_paths(app, mfp, token):
     assert mfp.put(f"{TAGS}/{PUSH_ALL}", {"description": "\x00"}, token=token).status_code == 400
     for response in (mfp.get(f"{TAGS}/a%00", token=token), mfp.delete(f"{TAGS}/a%00", token=token)):
         assert response.status_code == 404 and response.json()["code"] == "FPWSE0001E"
+
+
+def test_list_query_count_does_not_grow_with_tags(app, mfp, token):
+    register(mfp, token, "dev-1")
+    query = f"{TAGS}?expand=true&subscriptionCount=true&filter=platform==A"
+    with CaptureQueriesContext(connection) as few:
+        assert len(mfp.get(query, token=token).json()["tags"]) == 1
+    for n in range(5):
+        create(mfp, token, f"tag{n}")
+        mfp.post(f"apps/{APP_ID}/subscriptions", {"deviceId": "dev-1", "tagName": f"tag{n}"}, token=token)
+    with CaptureQueriesContext(connection) as many:
+        assert len(mfp.get(query, token=token).json()["tags"]) == 6
+    assert len(many) == len(few)
