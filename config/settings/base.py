@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from config.env import BASE_DIR, VAR_DIR, env, env_bool, env_int, env_secret
+from core.logs import logging_settings
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
@@ -298,11 +299,8 @@ HERALD_GATEWAYSIM_CONTROL_URL = env.str("HERALD_GATEWAYSIM_CONTROL_URL", default
 HERALD_DEMO_SMTP_PORT = env_int("HERALD_DEMO_SMTP_PORT", 9104)
 HERALD_DEMO_SMS_PORT = env_int("HERALD_DEMO_SMS_PORT", 9105)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("HERALD_LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# --- Observability (README "Observability") ------------------------------------------------
+# Logs: `json` (one object per line, production's default) or `text`; secrets are scrubbed in both.
+HERALD_LOG_FORMAT = env.str("HERALD_LOG_FORMAT", default="text")
+HERALD_LOG_LEVEL = env.str("HERALD_LOG_LEVEL", default="INFO")
+LOGGING = logging_settings(HERALD_LOG_FORMAT, HERALD_LOG_LEVEL)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env, env_bool, env_int
+from core.logs import logging_settings
 
 from .base import *  # noqa: F403
-from .base import DEBUG, HERALD_ENCRYPTION_KEYS, SECRET_KEY
+from .base import DEBUG, HERALD_ENCRYPTION_KEYS, HERALD_LOG_LEVEL, SECRET_KEY
 
 if DEBUG:
     raise ImproperlyConfigured("DJANGO_DEBUG must be off in production.")
@@ -26,3 +27,6 @@ CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", True)
 SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
+# One JSON object per log line unless HERALD_LOG_FORMAT=text.
+HERALD_LOG_FORMAT = env.str("HERALD_LOG_FORMAT", default="json")
+LOGGING = logging_settings(HERALD_LOG_FORMAT, HERALD_LOG_LEVEL)
