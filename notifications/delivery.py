@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core import logs, metrics
 from notifications.models import Delivery, DeliveryBatch, Notification, PlatformStats
 from notifications.pipeline import complete_if_done
 from notifications.platforms import PROVIDER_FOR_DEVICE_TYPE, STATS_KEY_FOR_DEVICE_TYPE
@@ -76,6 +77,7 @@ def deliver_batch(*, batch_id: int) -> None:
     if batch is None:
         return  # already claimed, done or canceled: a duplicate message
     notification = batch.notification
+    logs.bind(notification_id=notification.pk, app_id=notification.app_id)
     if notification.canceled:
         _cancel_batch(batch)
         return
@@ -224,6 +226,7 @@ def _record(batch: DeliveryBatch, notification: Notification, results: list[Send
                 status=DeliveryBatch.Status.DONE, lease_expires_at=None
             )
             complete_if_done(notification.pk)
+    metrics.record_batch(batch, totals, invalid_players, now=now, finished=not transient)
 
 
 def _requeue(batch_id: int, delay: float) -> None:

@@ -24,6 +24,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from apps.models import App
+from core.metrics import record_unsubscribe
 from players.models import DeviceType, Player
 from webhooks.hooks import on_players_unsubscribed
 
@@ -69,6 +70,7 @@ def unsubscribe_player(app_id: UUID, player_id: UUID) -> bool:
     changed = players.filter(notification_types__gt=0).update(
         notification_types=-2, unsubscribed_reason=UNSUBSCRIBED_REASON
     )
+    record_unsubscribe(UNSUBSCRIBED_REASON, changed)
     if changed:
         on_players_unsubscribed(
             app_id=app_id, player_ids=[player_id], device_type=DeviceType.EMAIL, reason=UNSUBSCRIBED_REASON

@@ -42,6 +42,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the request id and timing cover every other middleware.
+    "core.observability.RequestObservabilityMiddleware",
     "core.middleware.CollapseSlashesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -300,6 +302,10 @@ HERALD_DEMO_SMTP_PORT = env_int("HERALD_DEMO_SMTP_PORT", 9104)
 HERALD_DEMO_SMS_PORT = env_int("HERALD_DEMO_SMS_PORT", 9105)
 
 # --- Observability (README "Observability") ------------------------------------------------
+# /metrics answers a scraper that sends `Authorization: Bearer <HERALD_METRICS_TOKEN>` or comes
+# from one of HERALD_METRICS_ALLOWED_NETWORKS (CIDRs, matched against REMOTE_ADDR); nobody else.
+HERALD_METRICS_TOKEN = env_secret("HERALD_METRICS_TOKEN") or ""
+HERALD_METRICS_ALLOWED_NETWORKS = env.list("HERALD_METRICS_ALLOWED_NETWORKS", default=[])
 # Logs: `json` (one object per line, production's default) or `text`; secrets are scrubbed in both.
 HERALD_LOG_FORMAT = env.str("HERALD_LOG_FORMAT", default="text")
 HERALD_LOG_LEVEL = env.str("HERALD_LOG_LEVEL", default="INFO")

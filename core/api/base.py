@@ -25,6 +25,7 @@ from apps.models import App, AppKey, UserKey
 from core.api.errors import APP_ID_NOT_FOUND, INVALID_JSON, ApiError, auth_error
 from core.api.negotiation import AlwaysJson
 from core.api.ratelimit import check_rate_limit
+from core.logs import bind_app
 
 AUTH_SCHEMES = {"basic", "key", "bearer"}
 _INVALID = object()
@@ -115,6 +116,7 @@ class OneSignalView(APIView):
         super().initial(request, *args, **kwargs)
         self.key = None
         self.resolve_tenant()
+        bind_app(getattr(self, "app", None))  # the app id on every log line of this request
         if self.rate_limit_bucket:
             identity = f"key:{self.key.pk}" if self.key else f"app:{self.rate_limit_identity()}"
             check_rate_limit(self.rate_limit_bucket, identity)

@@ -21,6 +21,7 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.logs import bind_app
 from imfpush.api.negotiation import MfpJsonRenderer, MfpNegotiation, accepts, content_type_of
 from imfpush.errors import (
     BODY_TOO_LARGE,
@@ -99,6 +100,7 @@ class MfpView(APIView):
         if self.authenticated:
             self.check_scope(self.requirements[method], self.scope_application_id())
         self.resolve_application()
+        bind_app(getattr(self, "app", None))  # the app id on every log line of this request
 
     # --- authentication and scope -------------------------------------------------------------
     def authenticate_token(self) -> None:
