@@ -163,7 +163,11 @@ def test_apns_certificate_upload_is_the_onesignal_apps_certificate(record, mfp, 
 
 
 def test_apns_certificate_replaces_a_token_key_and_production_is_the_default(record, mfp, token_for, own):
-    record.app.apns_p8, record.app.apns_key_id, record.app.apns_team_id = "-----BEGIN PRIVATE KEY-----", "K", "T"
+    record.app.apns_p8, record.app.apns_key_id, record.app.apns_team_id = (
+        "-----BEGIN PRIVATE KEY-----",
+        "K",
+        "T",
+    )
     record.app.save()
     read = token(token_for, own, "apnsConf.read")
     only_key = mfp.get(f"{BASE}/apnsConf", token=read)
@@ -175,7 +179,9 @@ def test_apns_certificate_replaces_a_token_key_and_production_is_the_default(rec
     assert response.status_code == 200, response.content
     assert response.json()["isSandBox"] is False and response.json()["certificate"] == "prod.p12"
     record.app.refresh_from_db()
-    assert record.app.apns_p8 is None and record.app.apns_key_id is None and record.app.apns_env == "production"
+    assert (
+        record.app.apns_p8 is None and record.app.apns_key_id is None and record.app.apns_env == "production"
+    )
 
 
 @pytest.mark.parametrize(
@@ -362,7 +368,10 @@ def test_wns_conf_round_trip(record, mfp, token_for, own):
     assert response.status_code == 200
     assert response.json() == {"clientSecret": "****LJc7", "packageSID": WNS["packageSID"]}
     record.app.refresh_from_db()
-    assert record.app.wns_client_secret == WNS["clientSecret"] and record.app.wns_package_sid == WNS["packageSID"]
+    assert (
+        record.app.wns_client_secret == WNS["clientSecret"]
+        and record.app.wns_package_sid == WNS["packageSID"]
+    )
     read = token(token_for, own, "wnsConf.read")
     assert mfp.get(f"{BASE}/wnsConf", token=read).json() == response.json()
     assert mfp.delete(f"{BASE}/wnsConf", token=write).status_code == 204
@@ -554,3 +563,11 @@ def test_common_failures_of_the_multipart_apns_conf_put(own, outsider, mfp, toke
     assert put(good, Accept="application/xml").status_code == 406
     assert mfp.post(f"apps/{SUPPORT_APP}/settings/apnsConf", {}, token=good).status_code == 405
     assert put(good).status_code == 200
+
+
+def test_apns_conf_upload_over_one_mebibyte_is_413(record, token_for, own):
+    write = token(token_for, own, "apnsConf.write")
+    response = put_certificate(write, b"x" * (1024 * 1024 + 1))
+    assert response.status_code == 413 and response.json()["code"] == "FPWSE9006E"
+    record.app.refresh_from_db()
+    assert record.app.apns_p12 is None
