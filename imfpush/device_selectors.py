@@ -67,7 +67,7 @@ def device_id_condition(operator: str, value: str, prefix: str = "") -> Q:
         condition = Q(**{f"{registration}__device_id": value})
         player_uuid = _canonical_uuid(value)
         if player_uuid is not None:
-            condition |= Q(**{f"{registration}__isnull": True, f"{prefix}id": player_uuid})
+            condition |= Q(**{f"{prefix}id": player_uuid}) & _known_by_player_id(player_uuid, registration)
         return condition
     return Q(**{f"{registration}__device_id__icontains": value}) | Q(
         **{f"{registration}__isnull": True, "player_id_text__icontains": value}
@@ -76,6 +76,11 @@ def device_id_condition(operator: str, value: str, prefix: str = "") -> Q:
 
 def with_player_id_text(queryset: QuerySet, prefix: str = "") -> QuerySet:
     return queryset.annotate(player_id_text=Cast(f"{prefix}id", output_field=CharField()))
+
+
+def _known_by_player_id(player_uuid, registration: str) -> Q:
+    """Players whose deviceId is their player id: no registration, or one made for it by MFP."""
+    return Q(**{f"{registration}__isnull": True}) | Q(**{f"{registration}__device_id": str(player_uuid)})
 
 
 def _canonical_uuid(value: str):
@@ -97,9 +102,11 @@ def mfp_device_find(*, app: App, device_id: str, lock: bool = False) -> Player |
     player_uuid = _canonical_uuid(device_id)
     if player_uuid is None:
         return None
-    return players.filter(
-        app=app, pk=player_uuid, device_type__in=MFP_DEVICE_TYPES, mfp_registration__isnull=True
-    ).first()
+    return (
+        players.filter(app=app, pk=player_uuid, device_type__in=MFP_DEVICE_TYPES)
+        .filter(_known_by_player_id(player_uuid, "mfp_registration"))
+        .first()
+    )
 
 
 def mfp_device_or_404(*, app: App, device_id: str, lock: bool = False) -> Player:

@@ -221,11 +221,12 @@ def _apply(
         _drop_sms_player_if_unused(old_sms, besides=registration)
 
 
-def _registration_for(player: Player, device_id: str | None) -> Registration:
-    """The player's registration, or a new one (saved by ``_apply``) for a OneSignal player."""
+def _registration_for(player: Player) -> Registration:
+    """The player's registration, or a new one (saved by ``_apply``) for a OneSignal player,
+    whose deviceId stays its player id in canonical form, however the path spelled it."""
     registration = registration_of(player)
     if registration is None:
-        registration = Registration(player=player, app=player.app, device_id=device_id or str(player.id))
+        registration = Registration(player=player, app=player.app, device_id=str(player.id))
     return registration
 
 
@@ -240,7 +241,7 @@ def _register(
     app = mfp_application.app
     player = mfp_device_find(app=app, device_id=data.device_id, lock=True)
     if player is not None:  # an existing deviceId: update it (our choice: upsert)
-        registration = _registration_for(player, data.device_id)
+        registration = _registration_for(player)
         _apply(
             app=app,
             player=player,
@@ -319,7 +320,7 @@ def device_update(
         raise MfpError.invalid("deviceId", DEVICE_ID_MISMATCH)
     app = mfp_application.app
     player = mfp_device_or_404(app=app, device_id=device_id, lock=True)
-    registration = _registration_for(player, device_id)
+    registration = _registration_for(player)
     _apply(
         app=app,
         player=player,

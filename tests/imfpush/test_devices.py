@@ -506,3 +506,14 @@ def test_nul_in_the_device_id_of_the_path_is_404(app, mfp, token):
         mfp.delete(f"apps/{APP_ID}/devices/a%00", token=token),
     ):
         assert response.status_code == 404 and response.json()["code"] == "FPWSE0001E"
+
+
+def test_onesignal_player_keeps_its_canonical_device_id_when_addressed_in_upper_case(app, mfp, token):
+    player = PlayerFactory(app=app.app, device_type=DeviceType.ANDROID, identifier="os-1")
+    upper = str(player.pk).upper()
+    response = mfp.put(f"apps/{APP_ID}/devices/{upper}", {"userId": "zed"}, token=token)
+    assert response.status_code == 200 and response.json()["deviceId"] == str(player.pk)
+    assert Registration.objects.get(player=player).device_id == str(player.pk)
+    assert mfp.get(f"apps/{APP_ID}/devices/{player.pk}", token=token).json()["userId"] == "zed"
+    posted = mfp.post(f"apps/{APP_ID}/devices", device_body(upper, "os-1", "G"), token=token)
+    assert posted.status_code == 200 and posted.json()["deviceId"] == str(player.pk)
