@@ -49,7 +49,7 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils.translation import gettext_lazy as _
 
 from apps.models import App
@@ -81,9 +81,9 @@ UNKNOWN_TARGET = _("is not a target (deviceIds, userIds, platforms or tagNames)"
 ONE_TARGET = _("only one of deviceIds, userIds and tagNames may be set")
 TOO_MANY = _("may contain at most %(limit)s entries")
 PAYLOAD_TOO_LARGE = _("must be at most %(limit)s bytes of JSON")
+KEY_IN_FLIGHT = _("A request with this Idempotency-Key is still being processed; retry it later.")
 BAD_BULK = _("must be a JSON array of messages, or an object with one")
 EMPTY_BULK = _("must contain between 1 and %(limit)s messages")
-REJECTED = _("was refused: %(reason)s")
 
 APNS_TYPES = ("DEFAULT", "MIXED", "SILENT")
 GCM_TYPES = ("DEFAULT", "SILENT")
@@ -783,10 +783,28 @@ def _create(app: App, normalized: dict, header_key: str | None) -> SentMessage:
         )
     except ApiError as exc:  # the pipeline's own checks (APNs payload size and the like)
         reason = "; ".join(str(e) for e in exc.body.get("errors", [])) or str(exc.body)
-        raise MfpError.invalid("message", REJECTED % {"reason": reason}) from exc
+        raise MfpError.invalid("message", reason) from exc
     notification = Notification.objects.get(app=app, pk=response["id"])
     stored = notification.request.get(MFP_MESSAGE) or normalized
     return SentMessage(notification=notification, message=stored, replayed=replayed)
+
+
+def idempotency_lock_name(app: App, key: str) -> str:
+    return f"herald-mfp-idempotency:{app.pk}:{key}"
+
+
+def _claim_key(app: App, key: str | None) -> None:
+    """Inside the sending transaction: ``409`` while a twin request with the same key is still in
+    flight (§1.3). A PostgreSQL advisory lock, released when the transaction ends; after the twin
+    commits, the key replays its answer. (The embedded SQLite default runs writes one at a time.)"""
+    if not key or connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))", [idempotency_lock_name(app, key)]
+        )
+        if not cursor.fetchone()[0]:
+            raise MfpError(409, "FPWSE0002E", KEY_IN_FLIGHT)
 
 
 def message_send(*, record: MfpApplication, body: Any, idempotency_key: str | None = None) -> SentMessage:
@@ -796,7 +814,9 @@ def message_send(*, record: MfpApplication, body: Any, idempotency_key: str | No
         raise MfpError(403, "FPWSE1007E", APP_DISABLED)
     normalized = normalize(body)
     _check_sendable(record, normalized)
-    return _create(record.app, normalized, idempotency_key)
+    with transaction.atomic():
+        _claim_key(record.app, idempotency_key)
+        return _create(record.app, normalized, idempotency_key)
 
 
 def bulk_limit() -> int:
@@ -836,6 +856,7 @@ def messages_send_bulk(
         normalized.append(message)
     sent = []
     with transaction.atomic():
+        _claim_key(record.app, f"bulk:{idempotency_key}" if idempotency_key else None)
         for index, message in enumerate(normalized):
             key = f"{idempotency_key}#{index}" if idempotency_key else None
             try:

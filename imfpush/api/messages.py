@@ -23,6 +23,11 @@ def _replay_headers(replayed: bool) -> dict[str, str]:
 
 
 class MessageCollectionView(MfpAppView):
+    """Send a message (§3.6, §4): ``202`` with ``{"message": <normalized body>, "messageId"}`` and a
+    ``Location``; delivery continues asynchronously. ``Idempotency-Key`` replays the first
+    answer. A disabled application answers ``403`` ``FPWSE1007E``; ``notificationType`` 2 or 3
+    without ``smsConf``, ``400`` ``FPWSE0003E``."""
+
     requirements = {"POST": MESSAGES_WRITE}
 
     def post(self, request, *args, **kwargs):
@@ -40,6 +45,10 @@ class MessageCollectionView(MfpAppView):
 
 
 class MessageBulkView(MfpAppView):
+    """Send several messages: a JSON array of message bodies (or ``{"messages": [...]}``), at most
+    100. All or nothing: an invalid element is a ``400`` naming its index and nothing is sent.
+    ``202`` with ``{"messages": [{alert, createdTime, href, messageId}]}``."""
+
     requirements = {"POST": MESSAGES_WRITE}
 
     def post(self, request, *args, **kwargs):
@@ -58,6 +67,11 @@ class MessageBulkView(MfpAppView):
 
 
 class MessageDetailView(MfpAppView):
+    """GET: the message (``alert``, ``createdTime``, ``href``, ``messageId``) with Herald's
+    ``status`` and counters (``recipients``, ``successful``, ``failed``, ``errored``,
+    ``remaining``, ``converted``, ``received``, ``completedTime``, ``notificationType``).
+    DELETE: cancel what is not yet dispatched and remove the message (``204``)."""
+
     requirements = {"GET": MESSAGES_READ, "DELETE": MESSAGES_WRITE}
 
     def get(self, request, *args, **kwargs):

@@ -464,3 +464,26 @@ def test_read_scope_cannot_delete_and_write_scope_cannot_read(own, app, mfp, tok
     message_id = send(mfp, token_for(own, SEND), {"message": {"alert": "x"}})["messageId"]
     assert mfp.delete(f"{MESSAGES}/{message_id}", token=token_for(own, READ)).status_code == 403
     assert mfp.get(f"{MESSAGES}/{message_id}", token=token_for(own, SEND)).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "lock_key"),
+    [(MESSAGES, {"message": {"alert": "x"}}, "k"), (BULK, [{"message": {"alert": "x"}}], "bulk:k")],
+)
+def test_a_replay_while_the_first_request_is_in_flight_is_409(app, mfp, token, path, body, lock_key):
+    from django.db import connections
+
+    from imfpush.messages import idempotency_lock_name
+
+    twin = connections.create_connection("default")  # the first request, still in its transaction
+    try:
+        with twin.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_lock(hashtextextended(%s, 0))", [idempotency_lock_name(app.app, lock_key)]
+            )
+        response = mfp.post(path, body, token=token, headers={"Idempotency-Key": "k"})
+        assert response.status_code == 409 and response.json()["code"] == "FPWSE0002E"
+        assert not Notification.objects.exists()
+    finally:
+        twin.close()
+    assert mfp.post(path, body, token=token, headers={"Idempotency-Key": "k"}).status_code == 202
