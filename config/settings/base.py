@@ -249,6 +249,7 @@ HERALD_RATE_LIMITS = {
     "exports": "10/m",
     "notifications_create": "6000/s",
     "notifications_read": "10/s",
+    "mfp": "1000/s",  # every /imfpush/v1 call, per confidential client
     **dict(pair.split("=", 1) for pair in env.list("HERALD_RATE_LIMITS", default=[])),
 }
 HERALD_CSV_EXPORT_TTL_SECONDS = env_int("HERALD_CSV_EXPORT_TTL_SECONDS", 3 * 24 * 3600)

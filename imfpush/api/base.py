@@ -21,6 +21,8 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.errors import ApiError
+from core.api.ratelimit import check_rate_limit
 from core.logs import bind_app
 from imfpush.api.negotiation import MfpJsonRenderer, MfpNegotiation, accepts, content_type_of
 from imfpush.errors import (
@@ -30,6 +32,7 @@ from imfpush.errors import (
     INVALID_JSON,
     METHOD_NOT_ALLOWED,
     PATH_NOT_FOUND,
+    RATE_LIMITED,
     UNAUTHORIZED,
     UNSUPPORTED_ACCEPT,
     UNSUPPORTED_CONTENT_TYPE,
@@ -94,6 +97,7 @@ class MfpView(APIView):
         if self.authenticated:
             self.authenticate_token()
             self.organization = self.client.organization
+            self._check_rate_limit()
         if method in ("POST", "PUT"):
             self._check_content_type(method)
         self.before_scope_check()
@@ -117,6 +121,12 @@ class MfpView(APIView):
             raise invalid
         self.client = access.application
         self.granted = set(access.scope.split())
+
+    def _check_rate_limit(self) -> None:
+        try:
+            check_rate_limit("mfp", f"client:{self.client.pk}")
+        except ApiError as exc:  # the limiter speaks OneSignal's body; answer in MFP's
+            raise MfpError(429, "FPWSE9007E", RATE_LIMITED, headers=exc.headers) from exc
 
     def check_scope(self, requirement: Requirement, application_id: str | None) -> None:
         if not requirement.satisfied_by(self.granted, application_id):

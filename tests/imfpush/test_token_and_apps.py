@@ -236,3 +236,12 @@ def test_health_needs_no_token(db, mfp):
     response = mfp.get("health/status")
     assert response.status_code == 200
     assert response.json() == {"broker": "ok", "database": "ok", "status": "ok"}
+
+
+def test_rate_limit_answers_429_with_retry_after(own, mfp, token_for, settings):
+    settings.HERALD_RATE_LIMITS = {**settings.HERALD_RATE_LIMITS, "mfp": "2/m"}
+    token = token_for(own, "apps.read push.application.*")
+    assert [mfp.get("apps", token=token).status_code for _ in range(2)] == [200, 200]
+    limited = mfp.get("apps", token=token)
+    assert limited.status_code == 429 and limited.json()["code"] == "FPWSE9007E"
+    assert 1 <= int(limited["Retry-After"]) <= 60
