@@ -431,10 +431,15 @@ def test_unknown_and_foreign_messages_are_404(own, outsider, app, mfp, token, to
     assert mfp.get(f"{MESSAGES}/{in_other_app.pk}", token=token).status_code == 404
 
 
-def test_message_not_found_in_german(app, mfp, token):
+def test_message_not_found_in_german_and_spanish(app, mfp, token):
     response = mfp.get(f"{MESSAGES}/nope", token=token, headers={"Accept-Language": "de"})
     assert response.status_code == 404 and response["Content-Language"] == "de"
-    assert response.json()["code"] == "FPWSE0001E"
+    assert response.json() == {
+        "code": "FPWSE0001E",
+        "message": "Die Nachricht mit der angegebenen messageId wurde nicht gefunden.",
+    }
+    response = mfp.delete(f"{MESSAGES}/nope", token=token, headers={"Accept-Language": "es-ES,es;q=0.9"})
+    assert response.json()["message"] == "No se ha encontrado el mensaje con el messageId especificado."
 
 
 def test_delete_cancels_pending_batches_and_removes_the_message(app, devices, mfp, token):
