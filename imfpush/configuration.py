@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -164,6 +165,32 @@ def wns_conf(app: App) -> dict | None:
     return body
 
 
+# Gateway parameters whose name says they hold a credential are shown redacted, like apiKey.
+SECRET_PARAMETER = re.compile(r"key|secret|password|passwd|token|auth|signature|pin", re.IGNORECASE)
+
+
+def _shown_parameter(parameter: dict) -> str:
+    value = parameter["value"]
+    return redact(value) if SECRET_PARAMETER.search(parameter["name"]) else value
+
+
+def _keep_redacted_secrets(new: list[dict], stored_json: str | None) -> None:
+    """A PUT that echoes a redacted secret back (GET, edit, PUT) keeps the stored value."""
+    stored = (
+        {p["name"]: p["value"] for p in (json.loads(stored_json).get("parameters") or [])}
+        if stored_json
+        else {}
+    )
+    for parameter in new:
+        old = stored.get(parameter["name"])
+        if (
+            old is not None
+            and SECRET_PARAMETER.search(parameter["name"])
+            and parameter["value"] == redact(old)
+        ):
+            parameter["value"] = old
+
+
 def sms_conf(app: App) -> dict | None:
     """The stored gateway in MFP's shape; Herald's own ``method``/``https`` keys are not shown."""
     if not app.sms_gateway_json:
@@ -174,7 +201,7 @@ def sms_conf(app: App) -> dict | None:
         "port": config["port"],
         "programName": config["programName"],
         "parameters": [
-            {"encode": p.get("encode", True), "name": p["name"], "value": p["value"]}
+            {"encode": p.get("encode", True), "name": p["name"], "value": _shown_parameter(p)}
             for p in config.get("parameters") or []
         ],
     }
@@ -355,6 +382,7 @@ def read_sms_conf(body: dict) -> dict:
 def sms_conf_set(*, record: MfpApplication, body: dict) -> dict:
     config = read_sms_conf(body)
     app = _fresh(record)
+    _keep_redacted_secrets(config["parameters"], app.sms_gateway_json)
     app.sms_gateway_json = json.dumps(config)
     app.save(update_fields=["sms_gateway_json", "updated_at"])
     return sms_conf(app) or {}

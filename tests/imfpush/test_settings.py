@@ -405,7 +405,8 @@ def test_sms_conf_round_trip_matches_the_mfp_example(record, mfp, token_for, own
     expected = {
         "host": "xyz.com",
         "name": "TestGateway",
-        "parameters": [{"encode": True, "name": "TestKey", "value": "TestValue"}],
+        # A parameter named like a credential is redacted like apiKey (Herald policy, §3.2).
+        "parameters": [{"encode": True, "name": "TestKey", "value": "****"}],
         "port": 80,
         "programName": "/sendsms",
     }
@@ -418,6 +419,21 @@ def test_sms_conf_round_trip_matches_the_mfp_example(record, mfp, token_for, own
     assert provider.url == "http://xyz.com:80/sendsms" and provider.method == "GET"
     query = build_query(provider.config, {"phoneNumber": "+15551234567", "message": "Hello & bye"})
     assert query == "TestKey=TestValue&to=%2B15551234567&text=Hello%20%26%20bye"
+
+
+def test_sms_conf_never_echoes_credential_parameters(record, mfp, token_for, own):
+    write = token(token_for, own, "smsConf.write")
+    secret = "gw-api-key-0123456789abcdef"
+    body = {**SMS_EXAMPLE, "parameters": [{"name": "apiKey", "value": secret}, {"name": "from", "value": "Herald"}]}
+    shown = mfp.put(f"{BASE}/smsConf", body, token=write).json()
+    assert shown["parameters"][0]["value"] == "****cdef" and secret not in str(shown)
+    assert shown["parameters"][1]["value"] == "Herald"
+    # GET, change another field, PUT back what GET showed: the stored secret is kept.
+    shown["parameters"][1]["value"] = "Acme"
+    assert mfp.put(f"{BASE}/smsConf", shown, token=write).status_code == 200
+    record.app.refresh_from_db()
+    stored = SmsProvider(record.app).config["parameters"]
+    assert [p["value"] for p in stored] == [secret, "Acme"]
 
 
 def test_sms_conf_encode_false_port_443_and_placeholders(record, mfp, token_for, own):
