@@ -45,6 +45,7 @@ INVALID_PROPERTY = _("Bad Request - The property %(name)s is missing or invalid:
 USER_ID_TOO_LONG = _("A device registration has userId longer than 254 characters.")
 SMS_NOT_CONFIGURED = _("SMS cannot be sent: the smsConf configuration is not set for this application.")
 INTERNAL_ERROR = _("An internal error occurred.")
+NUL_CHARACTER = _("must not contain the NUL character")
 RATE_LIMITED = _("Too many requests - retry after the number of seconds in the Retry-After header.")
 
 

@@ -26,11 +26,14 @@ from core.api.ratelimit import check_rate_limit
 from core.logs import bind_app
 from imfpush.api.negotiation import MfpJsonRenderer, MfpNegotiation, accepts, content_type_of
 from imfpush.errors import (
+    APP_NOT_FOUND,
     BODY_TOO_LARGE,
     FORBIDDEN,
     INTERNAL_ERROR,
+    INVALID_FILTER,
     INVALID_JSON,
     METHOD_NOT_ALLOWED,
+    NUL_CHARACTER,
     PATH_NOT_FOUND,
     RATE_LIMITED,
     UNAUTHORIZED,
@@ -46,6 +49,16 @@ logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
 BASE_PATH = "/imfpush/v1"
+
+
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
 
 
 def _bearer_error(status: int, code: str, message, www_authenticate: str) -> MfpError:
@@ -100,6 +113,7 @@ class MfpView(APIView):
             self._check_rate_limit()
         if method in ("POST", "PUT"):
             self._check_content_type(method)
+        self._reject_nul()
         self.before_scope_check()
         if self.authenticated:
             self.check_scope(self.requirements[method], self.scope_application_id())
@@ -165,6 +179,22 @@ class MfpView(APIView):
             except orjson.JSONDecodeError as exc:
                 raise MfpError(400, "FPWSE0004E", INVALID_JSON) from exc
 
+    def _reject_nul(self) -> None:
+        """PostgreSQL text cannot hold NUL (U+0000): a query value or body string with one is a
+        ``400`` naming it, never a database error."""
+        for name, values in self.request.query_params.lists():
+            for value in values:
+                if "\x00" not in value and "\x00" not in name:
+                    continue
+                if name == "filter":
+                    params = {"filter": value, "reason": NUL_CHARACTER}
+                    raise MfpError(400, "FPWSE0007E", INVALID_FILTER, params=params)
+                raise MfpError.invalid(name, NUL_CHARACTER)
+        if isinstance(self._raw_body, dict):
+            for name, value in self._raw_body.items():
+                if _has_nul(name) or _has_nul(value):
+                    raise MfpError.invalid(name, NUL_CHARACTER)
+
     @property
     def body(self) -> Any:
         """The parsed JSON body (any JSON type; ``None`` when empty). GET/DELETE bodies are ignored."""
@@ -207,5 +237,7 @@ class MfpAppView(MfpView):
 
     def resolve_application(self) -> None:
         self.application_id = self.kwargs["application_id"]
+        if "\x00" in self.application_id:
+            raise MfpError.not_found(APP_NOT_FOUND)
         self.mfp_application = mfp_application_or_404(self.organization, self.application_id)
         self.app = self.mfp_application.app

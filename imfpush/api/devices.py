@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from django.db.models import Q
-from django.utils.translation import gettext_lazy as _
 from rest_framework import status
 from rest_framework.response import Response
 
@@ -29,11 +28,8 @@ from imfpush.device_selectors import (
     with_player_id_text,
 )
 from imfpush.devices import device_delete, device_register, device_update
-from imfpush.errors import INVALID_FILTER, MfpError
 from imfpush.scopes import Requirement
 from players.models import Player
-
-NUL_CHARACTER = _("must not contain the NUL character")
 
 DEVICES_READ = Requirement("devices.read", aliases=("devices.write",), mobile_client=True)
 DEVICES_LIST = Requirement("devices.read", aliases=("devices.write",))
@@ -84,36 +80,6 @@ def device_json(view: MfpView, player: Player, *, full: bool = True) -> dict:
     return item
 
 
-def _has_nul(value) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
-    return False
-
-
-class RejectNul:
-    """PostgreSQL text cannot hold NUL (U+0000): a query value or body string with one is a
-    ``400`` naming it, checked once the application is resolved, never a database error."""
-
-    def resolve_application(self) -> None:
-        super().resolve_application()
-        for name, values in self.request.query_params.lists():
-            for value in values:
-                if "\x00" not in value and "\x00" not in name:
-                    continue
-                if name == "filter":
-                    params = {"filter": value, "reason": NUL_CHARACTER}
-                    raise MfpError(400, "FPWSE0007E", INVALID_FILTER, params=params)
-                raise MfpError.invalid(name, NUL_CHARACTER)
-        if isinstance(self.body, dict):
-            for name, value in self.body.items():
-                if _has_nul(name) or _has_nul(value):
-                    raise MfpError.invalid(name, NUL_CHARACTER)
-
-
 class DeviceWriteMixin:
     def default_user_id(self) -> str:
         """The credential's subject (§1.4): the confidential client id of the token."""
@@ -124,7 +90,7 @@ class DeviceWriteMixin:
         return self.request.META.get("HTTP_USER_AGENT", "")
 
 
-class DeviceCollectionView(DeviceWriteMixin, RejectNul, MfpAppView):
+class DeviceCollectionView(DeviceWriteMixin, MfpAppView):
     requirements = {"GET": DEVICES_LIST, "POST": DEVICES_WRITE}
 
     def get(self, request, *args, **kwargs):
@@ -152,7 +118,7 @@ class DeviceCollectionView(DeviceWriteMixin, RejectNul, MfpAppView):
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["href"]})
 
 
-class DeviceDetailView(DeviceWriteMixin, RejectNul, MfpAppView):
+class DeviceDetailView(DeviceWriteMixin, MfpAppView):
     requirements = {"GET": DEVICES_READ, "PUT": DEVICES_WRITE, "DELETE": DEVICES_WRITE}
 
     def get(self, request, *args, **kwargs):

@@ -8,7 +8,7 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from imfpush.api.base import MfpAppView, MfpView
-from imfpush.api.devices import RejectNul, mfp_time
+from imfpush.api.devices import mfp_time
 from imfpush.api.listing import (
     OPERATORS,
     FilterField,
@@ -79,7 +79,7 @@ def subscription_json(view: MfpView, subscription: Subscription, *, full: bool =
     return item
 
 
-class SubscriptionCollectionView(RejectNul, MfpAppView):
+class SubscriptionCollectionView(MfpAppView):
     requirements = {"GET": SUBSCRIPTIONS_READ, "POST": SUBSCRIPTIONS_WRITE, "DELETE": SUBSCRIPTIONS_WRITE}
 
     def before_scope_check(self) -> None:
@@ -155,7 +155,7 @@ class SubscriptionCollectionView(RejectNul, MfpAppView):
         return Response(body, status=status.HTTP_207_MULTI_STATUS)
 
 
-class SubscriptionDetailView(RejectNul, MfpAppView):
+class SubscriptionDetailView(MfpAppView):
     requirements = {"GET": SUBSCRIPTION_READ, "DELETE": SUBSCRIPTION_WRITE}
 
     def get(self, request, *args, **kwargs):

@@ -6,7 +6,7 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from imfpush.api.base import MfpAppView, MfpView
-from imfpush.api.devices import RejectNul, mfp_time
+from imfpush.api.devices import mfp_time
 from imfpush.api.listing import FilterField, page, parse_filters, query_flag, text_field
 from imfpush.device_selectors import mfp_tag_or_404, mfp_tags, tags_on_platform
 from imfpush.models import Tag
@@ -40,7 +40,7 @@ def tag_json(view: MfpView, tag: Tag, *, full: bool = True) -> dict:
     return item
 
 
-class TagCollectionView(RejectNul, MfpAppView):
+class TagCollectionView(MfpAppView):
     requirements = {"GET": TAGS_LIST, "POST": TAGS_WRITE}
 
     def get(self, request, *args, **kwargs):
@@ -55,7 +55,7 @@ class TagCollectionView(RejectNul, MfpAppView):
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["href"]})
 
 
-class TagDetailView(RejectNul, MfpAppView):
+class TagDetailView(MfpAppView):
     requirements = {"GET": TAGS_READ, "PUT": TAGS_WRITE, "DELETE": TAGS_WRITE}
 
     def get(self, request, *args, **kwargs):

@@ -245,3 +245,11 @@ def test_rate_limit_answers_429_with_retry_after(own, mfp, token_for, settings):
     limited = mfp.get("apps", token=token)
     assert limited.status_code == 429 and limited.json()["code"] == "FPWSE9007E"
     assert 1 <= int(limited["Retry-After"]) <= 60
+
+
+def test_nul_characters_are_refused_without_a_database_error(own, mfp, token_for):
+    token = token_for(own, "apps.read apps.write devices.read push.application.*")
+    assert mfp.get("apps/a%00b/devices", token=token).json()["code"] == "FPWSE0001E"
+    response = mfp.post("apps", {"applicationId": "ok", "enabled": "tr\x00ue"}, token=token)
+    assert response.status_code == 400 and response.json()["code"] == "FPWSE0005E"
+    assert mfp.get("apps?filter=applicationId==a%00", token=token).json()["code"] == "FPWSE0007E"
