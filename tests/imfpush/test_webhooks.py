@@ -352,3 +352,18 @@ def test_an_outsider_never_sees_or_touches_another_tenants_webhooks(mfp, writer,
     assert mfp.post(WEBHOOKS, SAMPLE, token=theirs).status_code == 201
     assert Webhook.objects.count() == 2
     assert mfp.get(f"{WEBHOOKS}/SampleWebhook", token=writer).json()["url"] == SAMPLE["url"]
+
+
+def test_the_list_costs_the_same_number_of_queries_for_one_or_many_webhooks(mfp, writer, app):
+    from django.test.utils import CaptureQueriesContext
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert mfp.get(WEBHOOKS, token=writer).status_code == 200
+        return len(queries)
+
+    create(mfp, writer)
+    one = count()
+    for index in range(5):
+        create(mfp, writer, {**SAMPLE, "name": f"more{index}"})
+    assert count() == one
