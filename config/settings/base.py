@@ -204,6 +204,8 @@ OAUTH2_PROVIDER = {
 }
 # Runtime names served at /<runtime>/api/az/v1/token besides "mfp".
 HERALD_MFP_RUNTIMES = env.list("HERALD_MFP_RUNTIMES", default=["mfp"])
+# Most messages one POST /imfpush/v1/apps/{id}/messages/bulk may carry.
+HERALD_MFP_BULK_LIMIT = env_int("HERALD_MFP_BULK_LIMIT", 100)
 
 # --- Celery -------------------------------------------------------------------------------
 # Embedded broker: a SQLite file shared by web, worker and beat. Redis when REDIS_URL is set.
