@@ -48,7 +48,7 @@ def webhook_event_emit(*, app, event_type: str, entity: dict) -> None:
 
     ``entity`` is the event's ``entity`` (MFP) or ``data`` (OneSignal side), JSON-serialisable.
     """
-    hooks = [hook for hook in webhooks_listening(app=app, event_types=[event_type])]
+    hooks = webhooks_listening(app=app, event_types=[event_type])
     if not hooks:
         return
     now = timezone.now()
@@ -212,7 +212,7 @@ def onesignal_webhooks_replace(*, app: App, items: list[dict]) -> list[Webhook]:
     kept: list[Webhook] = []
     for item in items:
         hook = existing.pop(item["url"], None)
-        if hook is not None and hook not in kept:
+        if hook is not None:
             kept.append(webhook_update(webhook=hook, event_types=item["events"], secret=item.get("secret")))
             continue
         kept.append(
