@@ -55,7 +55,7 @@ def test_rotation_revokes_the_old_key_and_the_new_one_works(api, own):
 
 def test_keys_are_stored_as_hashes_only(own):
     for key in [*AppKey.objects.all(), *UserKey.objects.all()]:
-        assert own.app_key[len(key.prefix):] not in key.prefix + key.digest
+        assert own.app_key[len(key.prefix) :] not in key.prefix + key.digest
         assert len(key.digest) == 64 and key.digest not in (own.app_key, own.user_key)
     stored = AppKey.objects.get(app=own.app, label="test")
     assert own.app_key.startswith(stored.prefix) and own.app_key != stored.prefix

@@ -424,7 +424,10 @@ def test_sms_conf_round_trip_matches_the_mfp_example(record, mfp, token_for, own
 def test_sms_conf_never_echoes_credential_parameters(record, mfp, token_for, own):
     write = token(token_for, own, "smsConf.write")
     secret = "gw-api-key-0123456789abcdef"
-    body = {**SMS_EXAMPLE, "parameters": [{"name": "apiKey", "value": secret}, {"name": "from", "value": "Herald"}]}
+    body = {
+        **SMS_EXAMPLE,
+        "parameters": [{"name": "apiKey", "value": secret}, {"name": "from", "value": "Herald"}],
+    }
     shown = mfp.put(f"{BASE}/smsConf", body, token=write).json()
     assert shown["parameters"][0]["value"] == "****cdef" and secret not in str(shown)
     assert shown["parameters"][1]["value"] == "Herald"
