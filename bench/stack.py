@@ -21,7 +21,7 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-SIMULATOR_PLATFORMS = ("fcm", "apns", "webpush", "email", "sms", "wns")
+SIMULATOR_PLATFORMS = ("fcm", "apns", "webpush", "email", "sms", "wns", "hms", "adm")
 
 
 @contextlib.contextmanager
