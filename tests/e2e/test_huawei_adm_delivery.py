@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
 from notifications.models import Delivery, DeliveryBatch
 from players.models import Player
+from tests.e2e.support import call as http
 from tests.e2e.support import settle
 from tests.gatewaysim.simulator import Simulator, running_simulator
 
@@ -75,32 +73,6 @@ def pipeline(sim, settings, transactional_db) -> Iterator[None]:
         setattr(settings, name, value)
     yield
     settle()
-
-
-@dataclass
-class Response:
-    status: int
-    body: Any
-    text: str = ""
-
-
-def http(method: str, url: str, body: Any = None, *, key: str | None = None) -> Response:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - the live server
-    if key:
-        request.add_header("Authorization", f"Key {key}")
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=60) as answer:  # noqa: S310
-            raw, status = answer.read(), answer.status
-    except urllib.error.HTTPError as error:
-        raw, status = error.read(), error.code
-    text = raw.decode("utf-8", "replace")
-    try:
-        return Response(status, json.loads(raw or b"null"), text)
-    except ValueError:
-        return Response(status, None, text)
 
 
 @dataclass
