@@ -9,7 +9,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from apps.charts import sends_chart
-from apps.credentials import check_adm_client_id, check_client_secret, check_huawei_app_id
+from apps.credentials import certificate_status, check_adm_client_id, check_client_secret, check_huawei_app_id
 from apps.models import App, AppKey, Membership, Organization, UserKey
 from apps.overview import app_overview
 from apps.roles import ACTING_ROLES, acting_apps, can_act
@@ -212,7 +212,15 @@ class AppAdminForm(forms.ModelForm):
 @admin.register(App)
 class AppAdmin(OrganizationScopedAdmin):
     form = AppAdminForm
-    list_display = ["name", "id", "organization", "apns_env", "created_at", "overview_link"]
+    list_display = [
+        "name",
+        "id",
+        "organization",
+        "apns_env",
+        "apns_certificate_status",
+        "created_at",
+        "overview_link",
+    ]
     list_filter = ["apns_env"]
     list_select_related = ["organization"]
     search_fields = ["name", "id"]
@@ -223,6 +231,7 @@ class AppAdmin(OrganizationScopedAdmin):
         "updated_at",
         "apns_certificate_subject",
         "apns_certificate_expires_at",
+        "apns_certificate_status",
         "fcm_project_id",
         "vapid_public_key",
         "configured_secrets",
@@ -230,6 +239,25 @@ class AppAdmin(OrganizationScopedAdmin):
     # Secrets are never displayed. Most are set through the API (validated there); the Huawei and
     # ADM client secrets can also be typed into AppAdminForm's write-only fields.
     exclude = [name for name in App.SECRET_FIELDS if name not in ADMIN_WRITE_ONLY_SECRETS]
+
+    @admin.display(description="APNs certificate")
+    def apns_certificate_status(self, app):
+        status = certificate_status(app.apns_certificate_expires_at)
+        if status is None:
+            return "no certificate"
+        return format_html('<strong style="color:{}">{}</strong>', status.color, status.text)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        app = self.get_object(request, object_id)
+        if app is not None and request.method == "GET":
+            for label, expires in (
+                ("APNs", app.apns_certificate_expires_at),
+                ("Safari", app.safari_apns_certificate_expires_at),
+            ):
+                status = certificate_status(expires)
+                if status is not None and status.warn:
+                    messages.warning(request, f"{label} certificate: {status.text}")
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_urls(self):
         overview = self.admin_site.admin_view(self.overview_view)

@@ -12,6 +12,7 @@ from datetime import datetime
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, pkcs12
+from django.utils import timezone
 
 from core.api.errors import ApiError
 
@@ -200,3 +201,29 @@ def check_client_secret(field: str, value: str) -> str:
             f"{MAX_CLIENT_SECRET_LENGTH} printable characters, no spaces"
         )
     return value
+
+
+# An APNs certificate this close to its expiry gets a warning in the dashboard.
+CERTIFICATE_WARNING_DAYS = 30
+
+
+@dataclass(frozen=True)
+class CertificateStatus:
+    text: str
+    warn: bool
+    color: str
+
+
+def certificate_status(
+    expires_at: datetime | None, *, now: datetime | None = None
+) -> CertificateStatus | None:
+    """How the dashboard shows an uploaded certificate's expiry: expired, expiring soon, or valid."""
+    if expires_at is None:
+        return None
+    now = now or timezone.now()
+    days = (expires_at - now).days
+    if expires_at <= now:
+        return CertificateStatus(f"expired on {expires_at:%Y-%m-%d}: deliveries will fail", True, "#c62828")
+    if days < CERTIFICATE_WARNING_DAYS:
+        return CertificateStatus(f"expires in {days} days ({expires_at:%Y-%m-%d}): renew it", True, "#ef6c00")
+    return CertificateStatus(f"valid until {expires_at:%Y-%m-%d}", False, "#2e7d32")

@@ -127,3 +127,25 @@ def test_owner_sees_the_key_inline(client, own):
     Membership.objects.create(organization=own.organization, user=owner, role=Membership.Role.OWNER)
     client.force_login(owner)
     assert 'id="keys-group"' in client.get(f"/admin/apps/app/{own.app.pk}/change/").content.decode()
+
+
+def test_apns_certificate_expiry_is_flagged_in_the_dashboard(client, own):
+    from apps.credentials import certificate_status
+
+    now = timezone.now()
+    assert certificate_status(None) is None
+    assert certificate_status(now + timedelta(days=200)).warn is False
+    soon = certificate_status(now + timedelta(days=10, hours=1))
+    assert soon.warn and soon.text.startswith("expires in 10 days")
+    assert certificate_status(now - timedelta(days=1)).text.startswith("expired on")
+
+    own.app.apns_certificate_expires_at = now + timedelta(days=5)
+    own.app.save(update_fields=["apns_certificate_expires_at"])
+    owner = get_user_model().objects.create_user("cert-owner", password="pw", is_staff=True)
+    owner.user_permissions.add(*Permission.objects.filter(codename__in=["view_app", "change_app"]))
+    Membership.objects.create(organization=own.organization, user=owner, role=Membership.Role.OWNER)
+    client.force_login(owner)
+    page = client.get(f"/admin/apps/app/{own.app.pk}/change/").content.decode()
+    assert "APNs certificate: expires in" in page and "renew it" in page
+    listing = client.get("/admin/apps/app/").content.decode()
+    assert "renew it" in listing
