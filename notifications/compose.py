@@ -132,6 +132,26 @@ class ComposeForm(forms.Form):
                 body[name] = data[name]
         return body
 
+    @staticmethod
+    def initial_from_body(body: dict) -> dict:
+        """The inverse of ``body()``: prefill the form from a stored request (Duplicate)."""
+        initial: dict[str, Any] = {}
+        for name in ("headings", "contents", "filters", "buttons", "data"):
+            if body.get(name) not in (None, "", [], {}):
+                initial[name] = json.dumps(body[name])
+        for name in ("included_segments", "excluded_segments", "big_picture", "url", "name"):
+            if body.get(name):
+                initial[name] = body[name]
+        for name in ("delayed_option", "delivery_time_of_day", "throttle_rate_per_minute"):
+            if body.get(name) not in (None, ""):
+                initial[name] = body[name]
+        attachments = body.get("ios_attachments")
+        if isinstance(attachments, dict) and attachments:
+            initial["ios_attachment"] = next(iter(attachments.values()))
+        initial["platforms"] = [flag for flag, _label in PLATFORM_CHOICES if body.get(flag) is True]
+        initial["audience"] = "filters" if "filters" in initial else "segments"
+        return initial
+
     def test_player_ids(self) -> list[str]:
         players = Player.objects.filter(app=self.cleaned_data["app"], test_type__isnull=False)
         return [str(pk) for pk in players.values_list("pk", flat=True)]

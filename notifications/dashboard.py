@@ -5,8 +5,6 @@ They are mounted by ``NotificationAdmin.get_urls`` and go through the same servi
 
 from __future__ import annotations
 
-import json
-
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -21,16 +19,6 @@ from notifications.compose import ComposeForm, api_error_text, estimate, send
 from notifications.history import notification_history_start
 from notifications.models import Notification
 from notifications.services import notification_cancel
-
-DUPLICATED_FIELDS = (
-    "headings",
-    "contents",
-    "included_segments",
-    "excluded_segments",
-    "filters",
-    "url",
-    "big_picture",
-)
 
 
 def compose_view(model_admin, request):
@@ -126,18 +114,8 @@ def cancel_view(model_admin, request, object_id):
 def duplicate_view(model_admin, request, object_id):
     """Open the compose form prefilled with this notification's content and audience."""
     n = _acting_notification(model_admin, request, object_id)
-    body = n.request or {}
-    initial = {"app": str(n.app_id), "name": f"Copy of {n.name or n.pk}"}
-    for field in DUPLICATED_FIELDS:
-        value = body.get(field)
-        if value in (None, "", [], {}):
-            continue
-        initial[field] = (
-            value
-            if field in ("included_segments", "excluded_segments", "url", "big_picture")
-            else json.dumps(value)
-        )
-    initial["audience"] = "filters" if "filters" in initial else "segments"
+    initial = ComposeForm.initial_from_body(n.request or {})
+    initial.update(app=str(n.app_id), name=f"Copy of {n.name or n.pk}")
     request.session["herald_compose_initial"] = initial
     return redirect(reverse("admin:notifications_notification_compose"))
 

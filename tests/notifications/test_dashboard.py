@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -123,7 +124,14 @@ def test_viewer_cannot_send_or_cancel(viewer_browser, own, audience):
 def test_progress_cancel_and_duplicate(admin_browser, own, outsider):
     notification = Notification.objects.create(
         app=own.app,
-        request={"contents": {"en": "Again"}, "included_segments": ["Subscribed Users"]},
+        request={
+            "contents": {"en": "Again"},
+            "included_segments": ["Subscribed Users"],
+            "isIos": True,
+            "data": {"promo": 7},
+            "ios_attachments": {"id1": "https://example.com/a.png"},
+            "throttle_rate_per_minute": 60,
+        },
         name="promo",
         send_after=timezone.now() + timedelta(hours=1),
         status="scheduled",
@@ -145,6 +153,10 @@ def test_progress_cancel_and_duplicate(admin_browser, own, outsider):
     response = admin_browser.post(f"{base}/duplicate/", follow=True)
     html = response.content.decode()
     assert "Copy of promo" in html and "Again" in html
+    form = response.context["form"]
+    assert form.initial["platforms"] == ["isIos"] and form.initial["throttle_rate_per_minute"] == 60
+    assert form.initial["ios_attachment"] == "https://example.com/a.png"
+    assert json.loads(form.initial["data"]) == {"promo": 7}
 
     foreign = Notification.objects.create(app=outsider.app, request={}, send_after=timezone.now())
     assert admin_browser.get(f"/admin/notifications/notification/{foreign.pk}/progress/").status_code == 404
