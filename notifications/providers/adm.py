@@ -29,7 +29,6 @@ Answers (``{"reason": ...}`` bodies on errors):
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 from urllib.parse import quote
 
@@ -45,7 +44,7 @@ from notifications.providers.base import (
     RenderedMessage,
     SendResult,
 )
-from notifications.providers.http2 import Http2Client, HttpRequest, HttpResponse
+from notifications.providers.http2 import Http2Client, HttpRequest, HttpResponse, shared_client
 from notifications.providers.oauth import ClientCredentialsTokens, TokenAuthError
 
 SCOPE = "messaging:push"
@@ -74,18 +73,10 @@ EXTRA_DATA_FIELDS = {
 }
 
 tokens = ClientCredentialsTokens("HERALD_ADM_TOKEN_URL", form={"scope": SCOPE})
-_lock = threading.Lock()
-_clients: dict[str, Http2Client] = {}
 
 
 def _client() -> Http2Client:
-    ca_file = settings.HERALD_GATEWAY_CA_FILE or ""
-    with _lock:
-        if ca_file not in _clients:
-            _clients[ca_file] = Http2Client(
-                ca_file=ca_file or None, max_in_flight=settings.HERALD_HTTP2_MAX_IN_FLIGHT
-            )
-        return _clients[ca_file]
+    return shared_client("adm")
 
 
 def message_url(registration_id: str) -> str:

@@ -23,7 +23,7 @@ from notifications.providers.base import (
     RenderedMessage,
     SendResult,
 )
-from notifications.providers.http2 import Http2Client, HttpRequest, HttpResponse
+from notifications.providers.http2 import Http2Client, HttpRequest, HttpResponse, shared_client
 from notifications.providers.platform_fields import capped_ttl, platform_body
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
@@ -46,7 +46,6 @@ ERROR_OUTCOMES = {
 
 _lock = threading.Lock()
 _credentials: dict[str, service_account.Credentials] = {}
-_clients: dict[str, Http2Client] = {}
 
 
 def _http_session() -> requests.Session:
@@ -73,14 +72,7 @@ def _access_token(service_account_json: str, *, force_refresh: bool = False) -> 
 
 
 def _client() -> Http2Client:
-    base = settings.HERALD_FCM_BASE_URL
-    with _lock:
-        if base not in _clients:
-            _clients[base] = Http2Client(
-                ca_file=settings.HERALD_GATEWAY_CA_FILE or None,
-                max_in_flight=settings.HERALD_HTTP2_MAX_IN_FLIGHT,
-            )
-        return _clients[base]
+    return shared_client("fcm")
 
 
 def build_message(recipient: Recipient, message: RenderedMessage) -> dict[str, Any]:

@@ -30,7 +30,6 @@ Answers (Push Kit's ``code``, whatever the HTTP status):
 from __future__ import annotations
 
 import re
-import threading
 from collections import defaultdict
 from typing import Any
 from urllib.parse import quote
@@ -47,7 +46,7 @@ from notifications.providers.base import (
     RenderedMessage,
     SendResult,
 )
-from notifications.providers.http2 import Http2Client, HttpRequest, HttpResponse
+from notifications.providers.http2 import Http2Client, HttpRequest, HttpResponse, shared_client
 from notifications.providers.oauth import ClientCredentialsTokens, TokenAuthError
 
 MAX_TOKENS_PER_REQUEST = 1000
@@ -80,18 +79,10 @@ ERROR_NAMES = {
 _HEX_COLOR = re.compile(r"^[0-9A-Fa-f]{6,8}$")
 
 tokens = ClientCredentialsTokens("HERALD_HMS_TOKEN_URL")
-_lock = threading.Lock()
-_clients: dict[str, Http2Client] = {}
 
 
 def _client() -> Http2Client:
-    ca_file = settings.HERALD_GATEWAY_CA_FILE or ""
-    with _lock:
-        if ca_file not in _clients:
-            _clients[ca_file] = Http2Client(
-                ca_file=ca_file or None, max_in_flight=settings.HERALD_HTTP2_MAX_IN_FLIGHT
-            )
-        return _clients[ca_file]
+    return shared_client("hms")
 
 
 def send_url(app_id: str) -> str:

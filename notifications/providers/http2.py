@@ -12,6 +12,7 @@ as transient, so they are resent on a new connection.
 from __future__ import annotations
 
 import io
+import threading
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -145,3 +146,22 @@ class Http2Client:
         del handle.herald
         self._idle.append(handle)
         return response
+
+
+_shared_lock = threading.Lock()
+_shared: dict[tuple[str, str], Http2Client] = {}
+
+
+def shared_client(name: str, client_class: type[Http2Client] = Http2Client, **options) -> Http2Client:
+    """The worker process's client for one gateway: its connections (and HTTP/2 streams) are
+    reused across batches. A new client is made when the trusted CA file setting changes."""
+    from django.conf import settings
+
+    ca_file = settings.HERALD_GATEWAY_CA_FILE or ""
+    key = (name, ca_file)
+    with _shared_lock:
+        client = _shared.get(key)
+        if client is None:
+            options.setdefault("max_in_flight", settings.HERALD_HTTP2_MAX_IN_FLIGHT)
+            client = _shared[key] = client_class(ca_file=ca_file or None, **options)
+        return client

@@ -30,12 +30,10 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
 import pycurl
-from django.conf import settings
 
 from core.ssrf import UnresolvableHost, UnsafeUrl, resolve_public_url
 from notifications.providers.base import (
@@ -46,16 +44,13 @@ from notifications.providers.base import (
     RenderedMessage,
     SendResult,
 )
-from notifications.providers.http2 import Http2Client, HttpRequest, HttpResponse
+from notifications.providers.http2 import Http2Client, HttpRequest, HttpResponse, shared_client
 
 MAX_IN_FLIGHT = 32
 CONNECTIONS_PER_GATEWAY = 8
 TIMEOUT_MS = 20_000
 ALL_REJECTED_MIN_BATCH = 5
 _PLACEHOLDER = re.compile(r"\{(phoneNumber|message|from|mediaUrls)\}")
-
-_lock = threading.Lock()
-_clients: dict[str, SmsHttpClient] = {}
 
 
 @dataclass
@@ -83,16 +78,13 @@ class SmsHttpClient(Http2Client):
 
 
 def _client() -> SmsHttpClient:
-    ca_file = settings.HERALD_GATEWAY_CA_FILE or ""
-    with _lock:
-        if ca_file not in _clients:
-            _clients[ca_file] = SmsHttpClient(
-                ca_file=ca_file or None,
-                max_in_flight=MAX_IN_FLIGHT,
-                max_connections=CONNECTIONS_PER_GATEWAY,
-                timeout_ms=TIMEOUT_MS,
-            )
-        return _clients[ca_file]
+    return shared_client(
+        "sms",
+        SmsHttpClient,
+        max_in_flight=MAX_IN_FLIGHT,
+        max_connections=CONNECTIONS_PER_GATEWAY,
+        timeout_ms=TIMEOUT_MS,
+    )
 
 
 def gateway_url(config: dict) -> str:

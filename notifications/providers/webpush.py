@@ -33,7 +33,7 @@ from py_vapid import jwt as vapid_jwt
 from apps.vapid import b64url_decode, ensure_vapid_keys
 from core.ssrf import PinnedUrl, UnresolvableHost, UnsafeUrl, resolve_public_url
 from notifications.providers.base import Outcome, Provider, Recipient, RenderedMessage, SendResult
-from notifications.providers.http2 import Http2Client, HttpRequest, HttpResponse
+from notifications.providers.http2 import Http2Client, HttpRequest, HttpResponse, shared_client
 
 # RFC 8291 with http_ece's default 4096-byte record: 4096 - 86 (header) - 16 (tag) - 1 (delimiter).
 MAX_PLAINTEXT_BYTES = 3993
@@ -46,7 +46,6 @@ FIREFOX = 8
 ID_PLACEHOLDER = "00000000-0000-4000-8000-000000000000"
 
 _lock = threading.Lock()
-_clients: dict[str, PinnedHttpClient] = {}
 _jwts: dict[tuple[str, str, str, str], tuple[str, float]] = {}
 
 
@@ -221,13 +220,7 @@ class PinnedHttpClient(Http2Client):
 
 
 def _client() -> PinnedHttpClient:
-    ca_file = settings.HERALD_GATEWAY_CA_FILE or ""
-    with _lock:
-        if ca_file not in _clients:
-            _clients[ca_file] = PinnedHttpClient(
-                ca_file=ca_file or None, max_in_flight=settings.HERALD_HTTP2_MAX_IN_FLIGHT
-            )
-        return _clients[ca_file]
+    return shared_client("webpush", PinnedHttpClient)
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -46,7 +46,7 @@ from notifications.providers.base import (
     RenderedMessage,
     SendResult,
 )
-from notifications.providers.http2 import Http2Client, HttpRequest, HttpResponse
+from notifications.providers.http2 import Http2Client, HttpRequest, HttpResponse, shared_client
 from notifications.providers.platform_fields import capped_ttl, platform_body
 
 WNS_HOST_SUFFIX = ".notify.windows.com"
@@ -69,7 +69,6 @@ STATUS_REASONS = {
 
 _lock = threading.Lock()
 _tokens: dict[str, tuple[str, float]] = {}  # credentials digest -> (access token, expiry)
-_clients: dict[str, Http2Client] = {}
 
 
 class WnsAuthError(Exception):
@@ -129,13 +128,7 @@ def forget_token(package_sid: str, client_secret: str) -> None:
 
 
 def _client() -> Http2Client:
-    ca_file = settings.HERALD_GATEWAY_CA_FILE or ""
-    with _lock:
-        if ca_file not in _clients:
-            _clients[ca_file] = Http2Client(
-                ca_file=ca_file or None, max_in_flight=settings.HERALD_HTTP2_MAX_IN_FLIGHT
-            )
-        return _clients[ca_file]
+    return shared_client("wns")
 
 
 def allowed_channel(uri: str) -> bool:
