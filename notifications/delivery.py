@@ -99,8 +99,17 @@ def deliver_batch(*, batch_id: int) -> None:
             results.append(SendResult(row["player_id"], Outcome.INVALID_RECIPIENT, "unsubscribed"))
         else:
             sendable.append(row)
-    if sendable:
-        results += _send(notification, batch, sendable, ttl_left)
+    # Outcomes are committed after every ``HERALD_DELIVERY_RECORD_EVERY`` sends, and the lease
+    # renewed: a worker killed mid-batch leaves only the sends of its current step unrecorded, so
+    # the batch's retry resends (duplicates) at most that many, not the whole batch.
+    step = max(1, settings.HERALD_DELIVERY_RECORD_EVERY)
+    for start in range(0, len(sendable), step):
+        part = _send(notification, batch, sendable[start : start + step], ttl_left)
+        if start + step >= len(sendable):
+            results += part
+            break
+        results += [r for r in part if r.outcome is Outcome.TRANSIENT]
+        _record(batch, notification, [r for r in part if r.outcome is not Outcome.TRANSIENT], last=False)
     _record(batch, notification, results)
 
 
@@ -155,7 +164,16 @@ def _retry_delay(batch: DeliveryBatch, results: list[SendResult]) -> float:
     return min(600.0, max(retry_after, backoff * random.uniform(0.8, 1.2)))
 
 
-def _record(batch: DeliveryBatch, notification: Notification, results: list[SendResult]) -> None:
+def _record(
+    batch: DeliveryBatch, notification: Notification, results: list[SendResult], *, last: bool = True
+) -> None:
+    """Record final outcomes and update the counters; with ``last`` (the batch's end) also send the
+    batch back for a retry or mark it done. A step before the last (``last=False``) carries no
+    transient results and renews the lease instead.
+
+    Counters add the delivery rows this call actually moved out of ``queued``: if the lease of a
+    slow batch ran out and another worker sent it too, the second record counts nobody twice.
+    """
     now = timezone.now()
     transient = [r for r in results if r.outcome is Outcome.TRANSIENT]
     if transient and batch.attempts >= settings.HERALD_MAX_DELIVERY_ATTEMPTS:
@@ -167,10 +185,7 @@ def _record(batch: DeliveryBatch, notification: Notification, results: list[Send
     for result in results:
         if result.outcome is not Outcome.TRANSIENT:
             final[(OUTCOME_STATUS[result.outcome], result.reason)].append(result.player_id)
-    totals = {
-        status: sum(len(ids) for (s, _), ids in final.items() if s == status)
-        for status in OUTCOME_STATUS.values()
-    }
+    totals = dict.fromkeys(OUTCOME_STATUS.values(), 0)
     invalid_players: dict[str, list[UUID]] = defaultdict(list)
     badge_counts: dict[int, list[UUID]] = defaultdict(list)
     for result in results:
@@ -181,7 +196,7 @@ def _record(batch: DeliveryBatch, notification: Notification, results: list[Send
     delay = _retry_delay(batch, transient) if transient else 0.0
     with transaction.atomic():
         for (status, reason), player_ids in final.items():
-            Delivery.objects.filter(
+            totals[status] += Delivery.objects.filter(
                 batch=batch, player_id__in=player_ids, status=Delivery.Status.QUEUED
             ).update(
                 status=status, error=reason[:64], sent_at=now if status == Delivery.Status.SENT else None
@@ -212,7 +227,11 @@ def _record(batch: DeliveryBatch, notification: Notification, results: list[Send
                     failed=F("failed") + totals[Delivery.Status.FAILED],
                     errored=F("errored") + totals[Delivery.Status.ERRORED],
                 )
-        if transient:
+        if not last:
+            DeliveryBatch.objects.filter(pk=batch.pk, status=DeliveryBatch.Status.SENDING).update(
+                lease_expires_at=now + timedelta(seconds=settings.HERALD_BATCH_LEASE_SECONDS)
+            )
+        elif transient:
             retry_at = now + timedelta(seconds=delay)
             DeliveryBatch.objects.filter(pk=batch.pk).update(
                 status=DeliveryBatch.Status.PENDING,
@@ -226,7 +245,7 @@ def _record(batch: DeliveryBatch, notification: Notification, results: list[Send
                 status=DeliveryBatch.Status.DONE, lease_expires_at=None
             )
             complete_if_done(notification.pk)
-    metrics.record_batch(batch, totals, invalid_players, now=now, finished=not transient)
+    metrics.record_batch(batch, totals, invalid_players, now=now, finished=last and not transient)
 
 
 def _requeue(batch_id: int, delay: float) -> None:

@@ -26,9 +26,6 @@ from webhooks.hooks import on_notification_completed
 
 logger = logging.getLogger(__name__)
 
-# A message enqueued this long ago whose work has not started is presumed lost.
-REDELIVERY_GRACE = timedelta(seconds=60)
-
 
 def audience_for(notification: Notification):
     body = notification.request
@@ -174,6 +171,8 @@ def dispatch_due(*, now: datetime | None = None) -> dict[str, int]:
     from notifications.tasks import fan_out_task
 
     now = now or timezone.now()
+    # A message enqueued this long ago whose work has not started is presumed lost.
+    grace = timedelta(seconds=settings.HERALD_REDELIVERY_GRACE_SECONDS)
     counts = {}
     with transaction.atomic():
         due = list(
@@ -192,8 +191,8 @@ def dispatch_due(*, now: datetime | None = None) -> dict[str, int]:
                 canceled=False,
             )
             .filter(
-                Q(fanout_heartbeat__lt=now - REDELIVERY_GRACE)
-                | Q(fanout_heartbeat__isnull=True, queued_at__lt=now - REDELIVERY_GRACE)
+                Q(fanout_heartbeat__lt=now - grace)
+                | Q(fanout_heartbeat__isnull=True, queued_at__lt=now - grace)
             )
             .values_list("pk", flat=True)[:500]
         )
@@ -213,9 +212,7 @@ def dispatch_due(*, now: datetime | None = None) -> dict[str, int]:
         ready = list(
             DeliveryBatch.objects.select_for_update(skip_locked=True)
             .filter(status=DeliveryBatch.Status.PENDING, available_at__lte=now)
-            .filter(
-                Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - REDELIVERY_GRACE) | Q(pk__in=expired)
-            )
+            .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - grace) | Q(pk__in=expired))
             .values_list("pk", flat=True)[:5000]
         )
         DeliveryBatch.objects.filter(pk__in=ready).update(enqueued_at=now)

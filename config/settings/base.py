@@ -262,6 +262,10 @@ HERALD_CSV_EXPORT_LEASE_SECONDS = env_int("HERALD_CSV_EXPORT_LEASE_SECONDS", 360
 HERALD_BATCH_SIZE = env_int("HERALD_BATCH_SIZE", 1000)  # recipients per delivery task
 HERALD_FANOUT_CHUNK = env_int("HERALD_FANOUT_CHUNK", 5000)  # players read per fan-out transaction
 HERALD_BATCH_LEASE_SECONDS = env_int("HERALD_BATCH_LEASE_SECONDS", 300)
+# Sends per step within a batch: outcomes are committed after each, bounding resends after a crash.
+HERALD_DELIVERY_RECORD_EVERY = env_int("HERALD_DELIVERY_RECORD_EVERY", 200)
+# A message enqueued this long ago whose work has not started is presumed lost (dispatch_due).
+HERALD_REDELIVERY_GRACE_SECONDS = env_int("HERALD_REDELIVERY_GRACE_SECONDS", 60)
 HERALD_MAX_DELIVERY_ATTEMPTS = env_int("HERALD_MAX_DELIVERY_ATTEMPTS", 5)
 HERALD_RETRY_BASE_SECONDS = float(env_int("HERALD_RETRY_BASE_MS", 1000)) / 1000
 # Batches due within this horizon are enqueued with a countdown; later ones wait for dispatch_due

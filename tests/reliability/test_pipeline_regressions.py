@@ -1,0 +1,72 @@
+"""Regressions for defects the reliability runs found in the pipeline, run in-process."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from notifications.delivery import _record, claim_batch
+from notifications.models import Delivery, DeliveryBatch, Notification
+from notifications.pipeline import dispatch_due, notification_fan_out
+from notifications.providers.base import Outcome, SendResult
+from tests.factories import PlayerFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _post(api, own, players) -> str:
+    body = api.post(
+        "/notifications",
+        {
+            "app_id": str(own.app.id),
+            "contents": {"en": "Hi"},
+            "include_player_ids": [str(p.id) for p in players],
+        },
+        key=own.app_key,
+    ).json()
+    return body["id"]
+
+
+def test_a_batch_recorded_twice_counts_each_recipient_once(api, own, settings):
+    """A slow batch whose lease ran out is sent by a second worker too; both record it. The counters
+    used to add both records (successful > recipients, and remaining below zero)."""
+    settings.HERALD_BATCH_SIZE = 10
+    players = PlayerFactory.create_batch(4, app=own.app)
+    notification_id = _post(api, own, players)
+    notification_fan_out(notification_id=notification_id)
+    batch = claim_batch(DeliveryBatch.objects.get(notification_id=notification_id).pk)
+    notification = batch.notification
+    results = [SendResult(p.id, Outcome.SENT) for p in players]
+    _record(batch, notification, results)
+    _record(batch, notification, results)  # the second worker's record of the same sends
+    row = Notification.objects.get(pk=notification_id)
+    assert (row.recipients, row.successful, row.remaining) == (4, 4, 0)
+    assert row.completed_at is not None
+
+
+def test_a_step_recorded_before_the_end_of_a_batch_survives_a_crash_and_is_not_resent(api, own, settings):
+    """Outcomes are committed step by step (``HERALD_DELIVERY_RECORD_EVERY``): when the worker dies
+    after the first step, the batch's retry finds only the unrecorded recipients still queued."""
+    settings.HERALD_BATCH_SIZE = 10
+    settings.HERALD_BATCH_LEASE_SECONDS = 30
+    players = PlayerFactory.create_batch(5, app=own.app)
+    notification_id = _post(api, own, players)
+    notification_fan_out(notification_id=notification_id)
+    batch = claim_batch(DeliveryBatch.objects.get(notification_id=notification_id).pk)
+    lease = batch.lease_expires_at
+    _record(batch, batch.notification, [SendResult(p.id, Outcome.SENT) for p in players[:2]], last=False)
+    batch.refresh_from_db()
+    assert batch.status == DeliveryBatch.Status.SENDING and batch.lease_expires_at >= lease  # renewed
+    # The worker dies here. The sweeper puts the batch back once its lease expired ...
+    counts = dispatch_due(now=timezone.now() + timedelta(seconds=31))
+    assert counts["expired_leases"] == 1
+    queued = set(
+        Delivery.objects.filter(notification_id=notification_id, status=Delivery.Status.QUEUED).values_list(
+            "player_id", flat=True
+        )
+    )
+    assert queued == {p.id for p in players[2:]}  # ... and only these three are sent again
+    row = Notification.objects.get(pk=notification_id)
+    assert (row.successful, row.remaining, row.completed_at) == (2, 3, None)
