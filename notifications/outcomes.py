@@ -77,11 +77,12 @@ def _weight(value: Any) -> Decimal:
         raise ApiError.bad_request("weight must be a number")
     if not math.isfinite(value):
         raise ApiError.bad_request("weight must be a finite number")
-    # str() first: Decimal(0.1) would keep the binary float's 55 digits.
-    weight = Decimal(str(value)).quantize(WEIGHT_QUANTUM)
+    # str() first: Decimal(0.1) would keep the binary float's 55 digits. The size is checked
+    # before quantize(), which raises InvalidOperation past the context's 28 digits (5.7e+60).
+    weight = Decimal(str(value))
     if abs(weight) >= MAX_ABS_WEIGHT:
         raise ApiError.bad_request("weight is too large")
-    return weight
+    return weight.quantize(WEIGHT_QUANTUM)
 
 
 def _created_at(value: Any, now: datetime) -> datetime:

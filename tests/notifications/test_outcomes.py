@@ -108,6 +108,8 @@ def test_measure_takes_the_event_time_from_timestamp_but_never_in_the_future(api
         ({"weight": "9.99"}, "weight must be a number"),
         ({"weight": True}, "weight must be a number"),
         ({"weight": 1e20}, "weight is too large"),
+        ({"weight": 5.7e60}, "weight is too large"),  # found by tests/fuzz: was a 500 (quantize)
+        ({"weight": -(10**40)}, "weight is too large"),
         ({"timestamp": "now"}, "timestamp must be a number of seconds since the Unix epoch"),
         ({"timestamp": -1}, "timestamp must be a number of seconds since the Unix epoch"),
         ({"direct": "yes"}, "direct must be true, false or absent"),
