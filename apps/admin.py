@@ -3,17 +3,18 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from apps.charts import sends_chart
+from apps.credential_forms import PlatformCredentialsForm
 from apps.credentials import certificate_status, check_adm_client_id, check_client_secret, check_huawei_app_id
 from apps.models import App, AppKey, Membership, Organization, UserKey
 from apps.overview import app_overview
 from apps.roles import ACTING_ROLES, acting_apps, can_act
-from apps.services import api_key_revoke, api_key_rotate, app_key_issue, user_key_issue
+from apps.services import api_key_revoke, api_key_rotate, app_key_issue, app_update, user_key_issue
 from core.api.errors import ApiError
 
 
@@ -261,7 +262,40 @@ class AppAdmin(OrganizationScopedAdmin):
 
     def get_urls(self):
         overview = self.admin_site.admin_view(self.overview_view)
-        return [path("<uuid:object_id>/overview/", overview, name="apps_app_overview"), *super().get_urls()]
+        credentials = self.admin_site.admin_view(self.credentials_view)
+        return [
+            path("<uuid:object_id>/overview/", overview, name="apps_app_overview"),
+            path("<uuid:object_id>/credentials/", credentials, name="apps_app_credentials"),
+            *super().get_urls(),
+        ]
+
+    def credentials_view(self, request, object_id):
+        """Upload platform credentials, validated exactly as ``PUT /apps/{id}`` validates them."""
+        app = get_object_or_404(self.get_queryset(request), pk=object_id)  # tenant-scoped
+        if not can_act(request.user, app.organization):
+            raise PermissionDenied
+        form = PlatformCredentialsForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                data = form.api_data()
+                if data:
+                    app_update(app=app, data=data)
+                    messages.success(request, "Saved: " + ", ".join(sorted(data)) + ".")
+                    return redirect(reverse("admin:apps_app_credentials", args=[app.pk]))
+                form.add_error(None, "Nothing to save: every field was blank.")
+            except ApiError as error:
+                form.add_error(None, error.body["errors"][0])
+            except ValidationError as error:
+                form.add_error(None, error)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "app": app,
+            "form": form,
+            "configured": self.configured_secrets(app),
+            "certificate": self.apns_certificate_status(app),
+        }
+        return TemplateResponse(request, "admin/apps/app/credentials.html", context)
 
     def overview_view(self, request, object_id):
         """The app's dashboard: audience, activity, 30 days of sends, CTR, unsubscribes."""
@@ -281,9 +315,13 @@ class AppAdmin(OrganizationScopedAdmin):
         }
         return TemplateResponse(request, "admin/apps/app/overview.html", context)
 
-    @admin.display(description="Overview")
+    @admin.display(description="Dashboard")
     def overview_link(self, app):
-        return format_html('<a href="{}">Overview</a>', reverse("admin:apps_app_overview", args=[app.pk]))
+        return format_html(
+            '<a href="{}">Overview</a> · <a href="{}">Credentials</a>',
+            reverse("admin:apps_app_overview", args=[app.pk]),
+            reverse("admin:apps_app_credentials", args=[app.pk]),
+        )
 
     @admin.display(description="Configured credentials")
     def configured_secrets(self, app):
