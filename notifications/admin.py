@@ -9,6 +9,7 @@ from apps.admin import OrganizationScopedAdmin
 from apps.roles import acting_apps, can_act
 from notifications import dashboard
 from notifications.models import Notification, PlatformStats, Template
+from notifications.selectors import notification_outcomes
 
 
 class PlatformStatsInline(admin.TabularInline):
@@ -77,7 +78,8 @@ class NotificationAdmin(OrganizationScopedAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         notification = self.get_object(request, object_id)
         can = notification is not None and can_act(request.user, notification.app.organization)
-        extra_context = {**(extra_context or {}), "can_act": can}
+        outcomes = notification_outcomes(notification) if notification is not None else []
+        extra_context = {**(extra_context or {}), "can_act": can, "outcomes": outcomes}
         return super().change_view(request, object_id, form_url, extra_context)
 
 

@@ -74,3 +74,23 @@ def notification_get(*, app: App, notification_id) -> Notification | None:
     if notification_id is None:
         return None
     return _with_stats(Notification.objects.filter(app=app, pk=notification_id)).first()
+
+
+def notification_outcomes(notification) -> list[dict]:
+    """Outcomes attributed to one notification, per name and attribution: count and weight sum.
+
+    ``notification_ids`` is a JSON list of UUID strings; a text match on the id is exact (a UUID
+    cannot be part of another) and works on SQLite as on PostgreSQL.
+    """
+    from django.db.models import Count, Sum
+
+    from notifications.models import OutcomeEvent
+
+    return list(
+        OutcomeEvent.objects.filter(
+            app_id=notification.app_id, notification_ids__icontains=str(notification.pk)
+        )
+        .values("name", "attribution")
+        .annotate(count=Count("pk"), weight=Sum("weight"))
+        .order_by("name", "attribution")
+    )

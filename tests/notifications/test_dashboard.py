@@ -161,3 +161,29 @@ def test_progress_cancel_and_duplicate(admin_browser, own, outsider):
     foreign = Notification.objects.create(app=outsider.app, request={}, send_after=timezone.now())
     assert admin_browser.get(f"/admin/notifications/notification/{foreign.pk}/progress/").status_code == 404
     assert admin_browser.post(f"/admin/notifications/notification/{foreign.pk}/cancel/").status_code == 404
+
+
+def test_detail_page_shows_conversions_and_outcomes(admin_browser, own, audience):
+    from notifications.models import OutcomeEvent
+
+    notification = Notification.objects.create(
+        app=own.app, request={}, send_after=timezone.now(), successful=10, converted=4
+    )
+    other = Notification.objects.create(app=own.app, request={}, send_after=timezone.now())
+    for weight, ids in (
+        (2.5, [str(notification.pk)]),
+        (1, [str(notification.pk), str(other.pk)]),
+        (9, [str(other.pk)]),
+    ):
+        OutcomeEvent.objects.create(
+            app=own.app,
+            name="purchase",
+            weight=weight,
+            device_type=1,
+            attribution="direct",
+            notification_ids=ids,
+        )
+    page = admin_browser.get(f"/admin/notifications/notification/{notification.pk}/change/").content.decode()
+    assert "4 clicked of 10 delivered" in page
+    row = page.split('id="herald-outcomes"', 1)[1].split("</table>", 1)[0]
+    assert "<td>purchase</td><td>direct</td><td>2</td><td>3.50</td>" in row
