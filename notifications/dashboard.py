@@ -19,6 +19,7 @@ from notifications.compose import ComposeForm, api_error_text, estimate, send
 from notifications.history import notification_history_start
 from notifications.models import Notification
 from notifications.services import notification_cancel
+from segments.filters import RELATIONS
 
 
 def compose_view(model_admin, request):
@@ -50,6 +51,7 @@ def compose_view(model_admin, request):
         "form": form,
         "title": "Send a notification",
         "estimate_url": reverse("admin:notifications_notification_estimate"),
+        "filter_relations": RELATIONS,
     }
     return TemplateResponse(request, "admin/notifications/notification/compose.html", context)
 

@@ -187,3 +187,10 @@ def test_detail_page_shows_conversions_and_outcomes(admin_browser, own, audience
     assert "4 clicked of 10 delivered" in page
     row = page.split('id="herald-outcomes"', 1)[1].split("</table>", 1)[0]
     assert "<td>purchase</td><td>direct</td><td>2</td><td>3.50</td>" in row
+
+
+def test_compose_offers_the_segment_filter_builder(admin_browser, own):
+    page = admin_browser.get("/admin/notifications/notification/compose/").content.decode()
+    assert 'id="herald-builder"' in page and "segments/filter_builder.js" in page
+    assert '"session_count"' in page.split('id="herald-relations"', 1)[1].split("</script>", 1)[0]
+    assert admin_browser.get("/static/segments/filter_builder.js").status_code == 200
