@@ -28,3 +28,5 @@ ERROR_RESPONSES = {
     413: OpenApiResponse(ErrorsSerializer, description="Body too large"),
     429: OpenApiResponse(RateLimitSerializer, description="Rate limited; see Retry-After"),
 }
+# Operations on one resource named in the path, which may not exist in the key's app.
+NOT_FOUND_RESPONSES = {404: OpenApiResponse(ErrorsSerializer, description="Not found in this app")}

@@ -68,6 +68,8 @@ class DeliveryStatsSerializer(serializers.Serializer):
 
 class NotificationOutputSerializer(NotificationInputSerializer):
     id = serializers.UUIDField()
+    # The read model says "immediate" when no delayed_option was sent (onesignal-api.md §7).
+    delayed_option = serializers.ChoiceField(["immediate", "timezone", "last-active"])
     successful = serializers.IntegerField()
     failed = serializers.IntegerField()
     errored = serializers.IntegerField()

@@ -5,7 +5,7 @@ from rest_framework.response import Response
 
 from core.api.base import AppKeyView, DeviceView, parse_uuid
 from core.api.errors import ApiError
-from core.api.schema_docs import ERROR_RESPONSES, SuccessSerializer
+from core.api.schema_docs import ERROR_RESPONSES, NOT_FOUND_RESPONSES, SuccessSerializer
 from notifications.api.serializers import (
     CreateNotificationOutputSerializer,
     DeviceEventInputSerializer,
@@ -96,7 +96,7 @@ class NotificationDetailView(DeviceView):
         summary="View a notification",
         auth=APP_KEY,
         parameters=[APP_ID_QUERY],
-        responses={200: NotificationOutputSerializer, **ERROR_RESPONSES},
+        responses={200: NotificationOutputSerializer, **ERROR_RESPONSES, **NOT_FOUND_RESPONSES},
     )
     def get(self, request, notification_id: str):
         notification = notification_get(app=self.app, notification_id=parse_uuid(notification_id))
@@ -109,7 +109,7 @@ class NotificationDetailView(DeviceView):
         summary="Cancel a notification",
         auth=APP_KEY,
         parameters=[APP_ID_QUERY],
-        responses={200: SuccessSerializer, **ERROR_RESPONSES},
+        responses={200: SuccessSerializer, **ERROR_RESPONSES, **NOT_FOUND_RESPONSES},
     )
     def delete(self, request, notification_id: str):
         notification_cancel(app=self.app, notification_id=notification_id)
@@ -120,7 +120,7 @@ class NotificationDetailView(DeviceView):
         summary="Track an open (SDK)",
         auth=DEVICE,
         request=DeviceEventInputSerializer,
-        responses={200: SuccessSerializer, **ERROR_RESPONSES},
+        responses={200: SuccessSerializer, **ERROR_RESPONSES, **NOT_FOUND_RESPONSES},
     )
     def put(self, request, notification_id: str):
         if self.body.get("opened") is True:
@@ -138,7 +138,7 @@ class NotificationReceivedView(DeviceView):
         summary="Report a received notification (SDK)",
         auth=DEVICE,
         request=DeviceEventInputSerializer,
-        responses={200: SuccessSerializer, **ERROR_RESPONSES},
+        responses={200: SuccessSerializer, **ERROR_RESPONSES, **NOT_FOUND_RESPONSES},
     )
     def put(self, request, notification_id: str):
         notification_report_received(
@@ -155,7 +155,7 @@ class NotificationHistoryView(AppKeyView):
         summary="Notification history CSV",
         auth=APP_KEY,
         request=HistoryInputSerializer,
-        responses={200: HistoryOutputSerializer, **ERROR_RESPONSES},
+        responses={200: HistoryOutputSerializer, **ERROR_RESPONSES, **NOT_FOUND_RESPONSES},
     )
     def post(self, request, notification_id: str):
         export = notification_history_start(
@@ -177,7 +177,7 @@ class NotificationExportEventsView(AppKeyView):
         summary="Export a notification's events",
         auth=APP_KEY,
         parameters=[APP_ID_QUERY],
-        responses={200: CsvExportOutputSerializer, **ERROR_RESPONSES},
+        responses={200: CsvExportOutputSerializer, **ERROR_RESPONSES, **NOT_FOUND_RESPONSES},
     )
     def post(self, request, notification_id: str):
         export = notification_events_export_start(

@@ -81,9 +81,13 @@ class SegmentUpdateInputSerializer(serializers.Serializer):
 
 
 class SegmentFailureSerializer(serializers.Serializer):
-    """``{"success": false, "errors": [...]}`` (the segment endpoints' error shape)."""
+    """``{"success": false, "errors": [...]}`` (the segment endpoints' error shape).
 
-    success = serializers.BooleanField()
+    ``success`` is absent when the key itself is refused: that 400/403 is the shared
+    ``{"errors": [...]}`` of every endpoint, answered before the segment code runs.
+    """
+
+    success = serializers.BooleanField(required=False)
     errors = serializers.ListField(child=serializers.CharField())
 
 
