@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
 from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
 
@@ -38,8 +38,16 @@ def parse_limit(spec: str) -> Limit:
 
 
 def _increment(key: str, window: int) -> int:
-    if isinstance(cache, RedisCache) or isinstance(getattr(cache, "_wrapped", None), RedisCache):
-        client = cache._cache.get_client(key, write=True)
+    """The window's count after this request.
+
+    On Redis: INCR and EXPIRE NX in one round trip, so the counter always gets its expiry and
+    never vanishes between two commands. ``cache`` is a proxy, so the backend is looked up in
+    ``caches`` (an ``isinstance`` on the proxy is always false). Other backends: add + incr.
+    """
+    backend = caches[DEFAULT_CACHE_ALIAS]
+    if isinstance(backend, RedisCache):
+        key = backend.make_and_validate_key(key)
+        client = backend._cache.get_client(key, write=True)
         pipe = client.pipeline(transaction=False)
         pipe.incr(key)
         pipe.expire(key, window + 1, nx=True)

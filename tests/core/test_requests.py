@@ -104,6 +104,25 @@ def test_rate_limits_answer_429_with_retry_after(api, own, outsider):
     assert 1 <= int(api.get("/apps", key=own.user_key)["Retry-After"]) <= 3600
 
 
+def test_rate_limit_counters_on_redis_always_get_their_expiry():
+    """Found by tests/fuzz: the Redis path was dead (``cache`` is a proxy), so the counter was
+    ``add`` then ``incr``: a counter that lost its expiry kept it lost, and one that vanished
+    between the two commands failed open with a logged traceback."""
+    from django.core.cache import caches
+
+    from core.api.ratelimit import _increment
+
+    backend = caches["default"]
+    key = "herald:rl:test:identity:1"
+    raw_key = backend.make_and_validate_key(key)
+    client = backend._cache.get_client(raw_key, write=True)
+    client.set(raw_key, 5)  # a counter without an expiry
+    assert _increment(key, 60) == 6
+    assert 0 < client.ttl(raw_key) <= 61
+    client.delete(raw_key)
+    assert _increment(key, 60) == 1 and 0 < client.ttl(raw_key) <= 61
+
+
 def test_schema_and_swagger_are_served(api_root):
     schema = api_root.client.get("/api/schema/?format=json")
     assert schema.status_code == 200
