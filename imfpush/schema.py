@@ -71,7 +71,7 @@ ERROR_SCHEMA = {
     "required": ["code", "message"],
 }
 ERROR_TEXT = {
-    "400": "Invalid JSON or an invalid property (FPWSE0004E, FPWSE0005E, …)",
+    "400": "Invalid JSON, an invalid property or query parameter (FPWSE0004E, FPWSE0005E, …)",
     "401": "No token, or an invalid, expired or revoked one (FPWSE9001E)",
     "403": "The token lacks a required scope (FPWSE9002E)",
     "404": "Unknown application or resource (FPWSE0001E, FPWSE0003E, FPWSE0012E)",
@@ -269,9 +269,11 @@ class MfpAutoSchema(AutoSchema):
                 responses[code] = {"description": "OK", "content": _json({"type": "object"})}
         errors = ["406", "500"]
         if self.view.authenticated:
-            errors += ["401", "403", "404"]
+            # 400 on any method: a malformed query parameter (offset, size, expand, filter), a
+            # missing one (DELETE …/subscriptions), or a NUL in the path, besides bad bodies.
+            errors += ["400", "401", "403", "404"]
         if self.method in ("POST", "PUT"):
-            errors += ["400", "405", "413"]
+            errors += ["405", "413"]
         if self.method == "POST" and self._last() in CREATES:
             errors.append("409")
         error_ref = {"$ref": "#/components/schemas/MfpError"}

@@ -6,7 +6,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from imfpush.clients import confidential_client_create
+from imfpush.schema import SCOPES
 from tests.conftest import ApiClient, Tenant, make_tenant
+from tests.imfpush.conftest import MfpClient, request_token
+from tests.imfpush.support import mfp_app
 from tests.fuzz.support import without_rate_limits
 
 
@@ -58,3 +62,51 @@ def onesignal_world(db, settings) -> OneSignalWorld:
         "segment_name": ["fuzzers", "Subscribed Users"],
     }
     return OneSignalWorld(tenant=tenant, ids=ids)
+
+
+@dataclass
+class MfpWorld:
+    token: str
+    ids: dict[str, list[str]] = field(default_factory=dict)
+
+
+@pytest.fixture
+def mfp_world(db, settings) -> MfpWorld:
+    """An MFP application with a device, a tag, a subscription, a message and a webhook, and a
+    token of a confidential client allowed every scope (``*``)."""
+    without_rate_limits(settings)
+    tenant = make_tenant()
+    mfp_app(tenant, "com.example.fuzz")
+    client_id, secret = "fuzzer", confidential_client_create(
+        organization=tenant.organization, client_id="fuzzer", allowed_scope="*"
+    )[1]
+    scope = " ".join([*SCOPES, "push.application.com.example.fuzz"])
+    token = request_token(client_id, secret, scope)["access_token"]
+    mfp = MfpClient(token)
+    base = "apps/com.example.fuzz"
+    for path, body, status in (
+        ("devices", {"deviceId": "dev-1", "token": "tok-1", "platform": "G", "userId": "user-1"}, 201),
+        ("devices", {"deviceId": "dev-2", "token": "ab" * 32, "platform": "A"}, 201),
+        ("tags", {"name": "Gold", "description": "gold members"}, 201),
+        ("webhooks", {"name": "hook", "url": "https://hooks.example.com/in", "eventTypes": "onDeviceRegister"}, 201),
+    ):
+        response = mfp.post(f"{base}/{path}", body)
+        assert response.status_code == status, response.content
+    response = mfp.post(f"{base}/subscriptions", {"deviceId": "dev-1", "tagName": "Gold"})
+    assert response.status_code == 201, response.content
+    subscription = response.json()["subscriptionId"]
+    response = mfp.post(f"{base}/messages", {"message": {"alert": "hi"}, "target": {"deviceIds": ["dev-1"]}})
+    assert response.status_code == 202, response.content
+    message = response.json()["messageId"]
+    return MfpWorld(
+        token=token,
+        ids={
+            "applicationId": ["com.example.fuzz"],
+            "deviceId": ["dev-1", "dev-2"],
+            "tagName": ["Gold", "Push.all"],
+            "subscriptionId": [subscription],
+            "messageId": [message],
+            "webhookName": ["hook"],
+            "userId": ["user-1"],
+        },
+    )
