@@ -19,7 +19,9 @@ from core.api.errors import ApiError
 
 
 class OrganizationScopedAdmin(admin.ModelAdmin):
-    """Staff who are not superusers see only their own organizations' rows."""
+    """Staff who are not superusers see only their own organizations' rows, and change, add or
+    delete only as owners or admins of the row's organization: viewers only look (apps/roles.py).
+    """
 
     organization_path = "organization"
 
@@ -28,6 +30,48 @@ class OrganizationScopedAdmin(admin.ModelAdmin):
         if request.user.is_superuser:
             return queryset
         return queryset.filter(**{f"{self.organization_path}__members": request.user}).distinct()
+
+    def organization_of(self, obj) -> Organization:
+        for name in self.organization_path.split("__"):
+            obj = getattr(obj, name)
+        return obj
+
+    def _may_act(self, request, obj=None) -> bool:
+        """Owner or admin of ``obj``'s organization; without ``obj``, of any organization (the
+        changelist then offers changes, and each object is checked again)."""
+        if request.user.is_superuser:
+            return True
+        if obj is None:
+            return Membership.objects.filter(user=request.user, role__in=ACTING_ROLES).exists()
+        return can_act(request.user, self.organization_of(obj))
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and self._may_act(request)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self._may_act(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self._may_act(request, obj)
+
+    def get_list_filter(self, request):
+        # A plain related-field filter lists every row of the related model: every tenant's apps.
+        # RelatedOnlyFieldListFilter lists only those the rows this user may see point at.
+        return [
+            (item, admin.RelatedOnlyFieldListFilter)
+            if isinstance(item, str) and getattr(self._filter_field(item), "is_relation", False)
+            else item
+            for item in super().get_list_filter(request)
+        ]
+
+    def _filter_field(self, path: str):
+        model, field = self.model, None
+        for name in path.split("__"):
+            field = model._meta.get_field(name)
+            model = field.related_model
+            if model is None:
+                break
+        return field
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         # Choosing an app or organization must not list (or accept) another tenant's.
@@ -53,6 +97,9 @@ class OrganizationAdmin(OrganizationScopedAdmin):
     def get_queryset(self, request):
         queryset = admin.ModelAdmin.get_queryset(self, request)
         return queryset if request.user.is_superuser else queryset.filter(members=request.user)
+
+    def organization_of(self, obj) -> Organization:
+        return obj
 
 
 class KeyAdmin(OrganizationScopedAdmin):
@@ -225,6 +272,7 @@ class AppAdmin(OrganizationScopedAdmin):
     list_filter = ["apns_env"]
     list_select_related = ["organization"]
     search_fields = ["name", "id"]
+    ordering = ["name"]  # stable pages, also in the app autocomplete of App keys
     inlines = [AppKeyInline]
     readonly_fields = [
         "id",
