@@ -27,6 +27,9 @@ from notifications.providers.http2 import Http2Client, HttpRequest, HttpResponse
 from notifications.providers.platform_fields import capped_ttl, platform_body
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
+# FCM refuses a message whose data and notification payload exceeds 4096 bytes ("Message is too
+# big"); the gateway simulator counts it as payload_size below does.
+MAX_PAYLOAD = 4096
 # FCM error codes (google.firebase.fcm.v1.FcmError / google.rpc status) -> outcome.
 ERROR_OUTCOMES = {
     "UNREGISTERED": Outcome.INVALID_RECIPIENT,
@@ -118,6 +121,19 @@ def build_message(recipient: Recipient, message: RenderedMessage) -> dict[str, A
         if android_notification:
             android["notification"] = android_notification
     return fcm_message
+
+
+def payload_size(fcm_message: dict[str, Any]) -> int:
+    """Bytes FCM counts against MAX_PAYLOAD: the compact JSON of each data and notification
+    object of the message (the text is in both ``data`` and ``notification``)."""
+    android = fcm_message.get("android") or {}
+    parts = (
+        fcm_message.get("data"),
+        fcm_message.get("notification"),
+        android.get("data"),
+        android.get("notification"),
+    )
+    return sum(len(orjson.dumps(part)) for part in parts if part)
 
 
 def classify(response: HttpResponse) -> tuple[Outcome, str, float | None]:

@@ -54,6 +54,8 @@ SCOPE = "notify.windows.com"
 TOKEN_TIMEOUT_SECONDS = 20
 TOKEN_EXPIRY_MARGIN_SECONDS = 60
 MAX_TAG_LENGTH = 16
+# WNS refuses a notification body over 5000 bytes (413); the toast escapes its texts as XML.
+MAX_PAYLOAD = 5000
 STATUS_REASONS = {
     400: "BadRequest",
     403: "Forbidden",
