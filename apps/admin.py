@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -15,6 +16,7 @@ from apps.models import App, AppKey, Membership, Organization, UserKey
 from apps.overview import app_overview
 from apps.roles import ACTING_ROLES, acting_apps, can_act
 from apps.services import api_key_revoke, api_key_rotate, app_key_issue, app_update, user_key_issue
+from core.api import limits
 from core.api.errors import ApiError
 
 
@@ -24,6 +26,8 @@ class OrganizationScopedAdmin(admin.ModelAdmin):
     """
 
     organization_path = "organization"
+    # JSON textareas (segment filters, template fields) refuse deep nesting with a form error.
+    formfield_overrides = {models.JSONField: {"form_class": limits.JSONFormField}}
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)

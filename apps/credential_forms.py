@@ -9,6 +9,8 @@ from typing import Any
 
 from django import forms
 
+from core.api import limits
+
 SECRET_INPUT = forms.PasswordInput(render_value=False)
 
 
@@ -56,7 +58,7 @@ class PlatformCredentialsForm(forms.Form):
                 data[name] = cleaned[name]
         if (cleaned.get("sms_gateway") or "").strip():
             try:
-                data["sms_gateway"] = json.loads(cleaned["sms_gateway"])
+                data["sms_gateway"] = limits.loads(cleaned["sms_gateway"])
             except json.JSONDecodeError as exc:
                 raise forms.ValidationError({"sms_gateway": f"Invalid JSON: {exc.msg}"}) from exc
         return data

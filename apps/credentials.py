@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, pkcs12
 from django.utils import timezone
 
+from core.api import limits
 from core.api.errors import ApiError
 
 
@@ -56,7 +57,7 @@ def read_fcm_service_account(value) -> tuple[str, str]:
     """Returns ``(json_text, project_id)`` for a Google service-account file (object or string)."""
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = limits.loads(value)
         except ValueError as exc:
             raise ApiError.bad_request("fcm_v1_service_account_json must be a service-account JSON") from exc
     if not isinstance(value, dict) or any(not isinstance(value.get(k), str) for k in FCM_REQUIRED_KEYS):
@@ -100,7 +101,7 @@ def read_sms_gateway(value) -> str:
     """
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = limits.loads(value)
         except ValueError as exc:
             raise ApiError.bad_request("sms_gateway must be an object") from exc
     if not isinstance(value, dict):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import orjson
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -28,6 +29,7 @@ from imfpush.device_selectors import (
     registration_of,
 )
 from imfpush.errors import USER_ID_TOO_LONG, MfpError
+from imfpush.message_coercion import PAYLOAD_TOO_LARGE
 from imfpush.models import PUSH_ALL, MfpApplication, Registration, Subscription, Tag
 from players.models import DeviceType, Player
 from players.validation import normalize_phone
@@ -37,6 +39,7 @@ from webhooks.services import webhook_event_emit
 # those, never an SMS player registered through the OneSignal API.
 SMS_PLAYER_SDK = "imfpush"
 MAX_USER_ID = 254
+MAX_VARIABLES_BYTES = 4096  # the device's variables, as JSON
 MAX_TOKEN = 1024
 _TOKEN = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII without spaces, as for OneSignal players
 
@@ -97,6 +100,8 @@ def parse_device_body(body: dict, *, create: bool) -> DeviceInput:
     variables = body.get("variables")
     if variables is not None and not isinstance(variables, dict):
         raise MfpError.invalid("variables", NOT_AN_OBJECT)
+    if variables is not None and len(orjson.dumps(variables)) > MAX_VARIABLES_BYTES:
+        raise MfpError.invalid("variables", PAYLOAD_TOO_LARGE % {"limit": MAX_VARIABLES_BYTES})
     if create:
         for name, value in (("deviceId", device_id), ("token", token), ("platform", platform)):
             if value is None:

@@ -15,6 +15,7 @@ from imfpush.message_coercion import (
     GCM_VISIBILITIES,
     LED_COLOURS,
     MAX_TARGET_ENTRIES,
+    MAX_TARGET_ENTRY_LENGTH,
     NOT_AN_ARRAY,
     NOT_JSON_OBJECT,
     NOT_ONE_OF,
@@ -23,6 +24,7 @@ from imfpush.message_coercion import (
     REQUIRED,
     STYLE_TYPES,
     TARGET_LISTS,
+    TOO_LONG,
     TOO_MANY,
     UNKNOWN_TARGET,
     WNS_DURATIONS,
@@ -52,6 +54,8 @@ def _target(value: Any) -> dict:
                 raise MfpError.invalid(f"target.{key}", NOT_AN_ARRAY)
             if len(entries) > MAX_TARGET_ENTRIES:
                 raise MfpError.invalid(f"target.{key}", TOO_MANY % {"limit": MAX_TARGET_ENTRIES})
+            if any(len(entry) > MAX_TARGET_ENTRY_LENGTH for entry in entries):
+                raise MfpError.invalid(f"target.{key}", TOO_LONG % {"limit": MAX_TARGET_ENTRY_LENGTH})
             out[key] = entries
         elif key in ("platforms", "platform"):
             if item is None:

@@ -8,11 +8,14 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
+from core.api import limits
 from core.ssrf import UnsafeUrl, check_public_url
 from imfpush.errors import MfpError
 
 DEFAULT_BULK_LIMIT = 100
 MAX_TARGET_ENTRIES = 10_000
+# A deviceId, userId or tag name (their own limits are 255, 254 and 255 characters).
+MAX_TARGET_ENTRY_LENGTH = 255
 MAX_PAYLOAD_BYTES = 2048
 
 REQUIRED = _("is required")
@@ -28,6 +31,8 @@ NOT_ONE_OF = _("must be one of %(choices)s")
 UNKNOWN_TARGET = _("is not a target (deviceIds, userIds, platforms or tagNames)")
 ONE_TARGET = _("only one of deviceIds, userIds and tagNames may be set")
 TOO_MANY = _("may contain at most %(limit)s entries")
+TOO_LONG = _("must contain strings of at most %(limit)s characters")
+TOO_LONG_TEXT = _("must be at most %(limit)s characters")
 PAYLOAD_TOO_LARGE = _("must be at most %(limit)s bytes of JSON")
 KEY_IN_FLIGHT = _("A request with this Idempotency-Key is still being processed; retry it later.")
 BAD_BULK = _("must be a JSON array of messages, or an object with one")
@@ -146,7 +151,7 @@ def coerce_json_object(value: Any, name: str) -> dict:
     """A payload: an object, or a string holding one (cloud-push-client sends a string)."""
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = limits.loads(value)
         except ValueError:
             value = None
     if not isinstance(value, dict):

@@ -24,6 +24,7 @@ from imfpush.device_selectors import (
 )
 from imfpush.devices import device_entity, emit_event
 from imfpush.errors import MISSING_PARAMETER, SUBSCRIPTION_NOT_FOUND, MfpError
+from imfpush.message_coercion import MAX_TARGET_ENTRIES, TOO_MANY
 from imfpush.models import MfpApplication, Subscription, Tag
 from players.models import Player
 
@@ -52,6 +53,8 @@ def tag_names_of(body: dict) -> list[str]:
     names = body.get("tagNames")
     if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
         raise MfpError.invalid("tagNames", NOT_A_LIST)
+    if len(names) > MAX_TARGET_ENTRIES:  # the same bound as a message's target lists
+        raise MfpError.invalid("tagNames", TOO_MANY % {"limit": MAX_TARGET_ENTRIES})
     return list(dict.fromkeys(names))
 
 

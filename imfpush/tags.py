@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from apps.models import App
 from imfpush.device_selectors import mfp_tag_or_404
 from imfpush.errors import MfpError
+from imfpush.message_coercion import TOO_LONG_TEXT
 from imfpush.models import PUSH_ALL, Tag
 
 BAD_TAG_NAME = _("must be 1 to 255 characters without /")
@@ -28,10 +29,15 @@ def check_tag_name(value, name: str = "name") -> str:
     return value
 
 
+MAX_DESCRIPTION_LENGTH = 1024
+
+
 def _description(body: dict) -> str | None:
     value = body.get("description")
     if value is not None and not isinstance(value, str):
         raise MfpError.invalid("description", NOT_A_STRING)
+    if value is not None and len(value) > MAX_DESCRIPTION_LENGTH:
+        raise MfpError.invalid("description", TOO_LONG_TEXT % {"limit": MAX_DESCRIPTION_LENGTH})
     return value
 
 

@@ -14,6 +14,7 @@ from django import forms
 from django.utils import timezone
 
 from apps.models import App
+from core.api import limits
 from core.api.errors import ApiError
 from notifications.models import Notification
 from notifications.services import notification_create
@@ -92,7 +93,7 @@ class ComposeForm(forms.Form):
 
     def _json(self, name: str, raw: str) -> Any:
         try:
-            return json.loads(raw)
+            return limits.loads(raw)
         except json.JSONDecodeError as exc:
             raise forms.ValidationError({name: f"Invalid JSON: {exc.msg}"}) from exc
 

@@ -19,6 +19,7 @@ from core.ssrf import UnsafeUrl, check_public_url
 from notifications.models import Template
 from notifications.platforms import PLATFORM_FLAGS, device_types_for
 from notifications.timeparse import parse_send_after, parse_time_of_day
+from players.validation import MAX_IDENTIFIER_LENGTH
 
 NO_TARGETING = "You must include which players, segments, or tags you wish to send this notification to."
 INCOMPATIBLE_TARGETING = "Targeting parameters are incompatible. Use only one targeting mode per request."
@@ -65,6 +66,9 @@ TARGETING_MODES = {
 }
 LIST_LIMITS = {"include_aliases": 20_000, "include_subscription_ids": 20_000}
 DEFAULT_LIST_LIMIT = 2_000
+# Each id, token, address or segment name in a targeting list: the longest a player identifier
+# may be, which is longer than any id, external id or segment name.
+MAX_LIST_ITEM_LENGTH = MAX_IDENTIFIER_LENGTH
 TOKEN_FIELD_DEVICE_TYPE = {
     "include_ios_tokens": 0,
     "include_android_reg_ids": 1,
@@ -199,6 +203,8 @@ def _check_list(body: dict, key: str, item_check=None) -> None:
     for item in value:
         if not isinstance(item, str):
             raise ApiError.bad_request(f"{key} must contain strings")
+        if len(item) > MAX_LIST_ITEM_LENGTH:
+            raise ApiError.bad_request(f"{key} entries must be at most {MAX_LIST_ITEM_LENGTH} characters")
         if item_check:
             item_check(item)
 

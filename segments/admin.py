@@ -9,6 +9,7 @@ from django.urls import path
 
 from apps.admin import OrganizationScopedAdmin
 from apps.models import App
+from core.api import limits
 from players.models import Player
 from segments.filters import RELATIONS, FilterError, compile_filters, validate_filters
 from segments.models import BUILTIN_SEGMENTS, RESERVED_NAMES, Segment
@@ -82,7 +83,7 @@ class SegmentAdmin(OrganizationScopedAdmin):
         if app is None:
             return JsonResponse({"error": "Choose an app."})
         try:
-            filters = validate_filters(json.loads(request.POST.get("filters") or "[]"))
+            filters = validate_filters(limits.loads(request.POST.get("filters") or "[]"))
             condition = compile_filters(filters)
         except (json.JSONDecodeError, FilterError) as error:
             return JsonResponse({"error": getattr(error, "message", None) or str(error)})

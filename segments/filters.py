@@ -61,10 +61,14 @@ from django.db.models.lookups import Exact
 from django.utils import timezone
 
 from players.models import DeviceType, Player, Purchase
+from players.validation import MAX_TAG_KEY_LENGTH, MAX_TAG_VALUE_LENGTH
 
 MAX_ENTRIES = 200
 MAX_ARRAY_VALUES = 20
 MAX_NUMBER_LENGTH = 1000
+# The longest tag key and value a player may have: a longer operand can match nothing.
+MAX_KEY_LENGTH = MAX_TAG_KEY_LENGTH
+MAX_VALUE_LENGTH = MAX_TAG_VALUE_LENGTH
 EARTH_RADIUS_METRES = 6_371_008.8
 # Far enough back for any "more than N hours ago", near enough to stay a valid datetime.
 MAX_HOURS_AGO = Decimal(10_000_000)
@@ -201,6 +205,8 @@ def _normalise_filter(index: int, entry: dict) -> dict:
         key = entry.get("key")
         if not isinstance(key, str) or key == "":
             raise _invalid(index, f'key is required for field "{field}"')
+        if len(key) > MAX_KEY_LENGTH:
+            raise _invalid(index, f"key must be at most {MAX_KEY_LENGTH} characters")
         normalised["key"] = key
     if field in ("last_session", "first_session"):
         # hours_ago per the spec; some clients send it as value.
@@ -232,6 +238,8 @@ def _scalar(index: int, raw: Any, name: str) -> str:
         raise _invalid(index, f"{name} must be a string")
     if isinstance(raw, float) and not math.isfinite(raw):
         raise _invalid(index, f"{name} must be a finite number")
+    if isinstance(raw, str) and len(raw) > MAX_VALUE_LENGTH:
+        raise _invalid(index, f"{name} must be at most {MAX_VALUE_LENGTH} characters")
     return _text(raw)
 
 

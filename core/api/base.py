@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 
 from apps.models import App, AppKey, UserKey
 from core.api.errors import APP_ID_NOT_FOUND, INVALID_JSON, ApiError, auth_error
+from core.api.limits import MAX_JSON_DEPTH, json_too_deep
 from core.api.negotiation import AlwaysJson
 from core.api.ratelimit import check_rate_limit
 from core.logs import bind_app
@@ -110,6 +111,8 @@ class OneSignalView(APIView):
             raise ApiError.bad_request(INVALID_JSON) from exc
         if not isinstance(parsed, dict):
             raise ApiError.bad_request("The request body must be a JSON object")
+        if json_too_deep(parsed):
+            raise ApiError.bad_request(f"The request body is nested more than {MAX_JSON_DEPTH} levels deep")
         return parsed
 
     def initial(self, request, *args, **kwargs):

@@ -22,6 +22,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api.errors import ApiError
+from core.api.limits import json_too_deep
 from core.api.ratelimit import check_rate_limit
 from core.logs import bind_app
 from imfpush.api.negotiation import MfpJsonRenderer, MfpNegotiation, accepts, content_type_of
@@ -178,6 +179,8 @@ class MfpView(APIView):
                 self._raw_body = orjson.loads(raw) if raw.strip() else None
             except orjson.JSONDecodeError as exc:
                 raise MfpError(400, "FPWSE0004E", INVALID_JSON) from exc
+            if json_too_deep(self._raw_body):  # core/api/limits.py: deeper bodies break later
+                raise MfpError(400, "FPWSE0004E", INVALID_JSON)
 
     def _reject_nul(self) -> None:
         """PostgreSQL text cannot hold NUL (U+0000): a query value or body string with one is a
