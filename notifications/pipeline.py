@@ -153,11 +153,21 @@ def complete_if_done(notification_id) -> bool:
 
 
 def notification_enqueue(notification: Notification) -> None:
-    """Start delivery of an accepted notification once its transaction commits."""
+    """Start delivery of an accepted notification once its transaction commits.
+
+    ``robust``: when the broker is unreachable the enqueue fails after the notification committed.
+    The API still answers 200 (it was accepted, and a 500 would make clients post it again), and
+    ``dispatch_due`` starts the fan-out from PostgreSQL once the grace has passed.
+    """
     from notifications.tasks import fan_out_task
 
+    notification_id = str(notification.pk)
+
+    def enqueue_fan_out() -> None:  # a function, not a partial: robust hooks are logged by name
+        fan_out_task.delay(notification_id)
+
     if notification.status == Notification.Status.QUEUED:
-        fan_out_task.delay_on_commit(str(notification.pk))
+        transaction.on_commit(enqueue_fan_out, robust=True)
 
 
 def dispatch_due(*, now: datetime | None = None) -> dict[str, int]:

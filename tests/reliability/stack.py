@@ -298,7 +298,19 @@ class Stack:
         return process
 
     def kill(self, process: subprocess.Popen) -> None:
+        """kill -9 on purpose (``assert_running`` then expects it dead)."""
+        process.killed_on_purpose = True  # type: ignore[attr-defined]
         kill_group(process)
+
+    def assert_running(self) -> None:
+        """Every process not killed on purpose still runs: nothing crashed on its own."""
+        for process in self.processes:
+            if getattr(process, "killed_on_purpose", False):
+                continue
+            log: Path = process.log_path  # type: ignore[attr-defined]
+            assert process.poll() is None, (
+                f"{log.name} exited with {process.returncode}:\n{log.read_text()[-3000:]}"
+            )
 
     def stop(self, process: subprocess.Popen) -> None:
         if process.poll() is not None:

@@ -135,6 +135,7 @@ def run_worker_kills(stack: Stack, sim, *, count: int, kills: int, seed: int, de
             }
         )
     completed = wait_completed(notification_id, timeout, stack)
+    stack.assert_running()
     figures = tally(sim, tokens, detailed=detailed)
     attempts = Counter(
         DeliveryBatch.objects.filter(notification_id=notification_id).values_list("attempts", flat=True)
@@ -163,7 +164,12 @@ def test_worker_killed_at_random_points_loses_nobody(stack, sim):
     assert record["duplicates"] <= record["kills"] * 2 * settings.HERALD_DELIVERY_RECORD_EVERY, record
 
 
+SOAK_PIPELINE = {"HERALD_BATCH_SIZE": 1000, "HERALD_FANOUT_CHUNK": 5000}  # production's sizes
+
+
 @pytest.mark.slow
+@pytest.mark.timeout(2400)
+@pytest.mark.parametrize("pipeline_overrides", [SOAK_PIPELINE])
 def test_soak_worker_killed_ten_times_in_200k_fan_out(stack, sim):
     record = run_worker_kills(stack, sim, count=200_000, kills=10, seed=2026, detailed=False, timeout=1200)
     assert record["duplicates"] <= 200_000 * DUPLICATE_BOUND, record

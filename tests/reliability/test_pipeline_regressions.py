@@ -70,3 +70,44 @@ def test_a_step_recorded_before_the_end_of_a_batch_survives_a_crash_and_is_not_r
     assert queued == {p.id for p in players[2:]}  # ... and only these three are sent again
     row = Notification.objects.get(pk=notification_id)
     assert (row.successful, row.remaining, row.completed_at) == (2, 3, None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unreachable_broker_does_not_turn_an_accepted_notification_into_a_500(api, own, monkeypatch):
+    """The enqueue after commit failed (Redis down) and escaped as a 500 although the notification
+    was stored: a client would post it again. Now the answer is 200 and the sweeper starts it."""
+    from kombu.exceptions import OperationalError
+
+    from notifications.tasks import fan_out_task
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(fan_out_task, "delay", broker_down)
+    player = PlayerFactory(app=own.app)
+    response = api.post(
+        "/notifications",
+        {"app_id": str(own.app.id), "contents": {"en": "Hi"}, "include_player_ids": [str(player.id)]},
+        key=own.app_key,
+    )
+    assert response.status_code == 200, response.content
+    notification = Notification.objects.get(pk=response.json()["id"])
+    assert notification.status == Notification.Status.QUEUED and notification.fanout_heartbeat is None
+    monkeypatch.setattr(fan_out_task, "delay_on_commit", lambda *a, **k: None)  # the sweeper's enqueue
+    assert dispatch_due(now=timezone.now() + timedelta(minutes=2))["notifications"] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_webhook_hook_is_logged_and_never_breaks_the_commit(caplog):
+    """``webhooks.hooks._later`` registered a ``functools.partial`` as a robust hook; Django names a
+    failing robust hook by ``__qualname__``, which a partial lacks, so the failure escaped."""
+    from django.db import transaction
+
+    from webhooks.hooks import _later
+
+    def broken(value):
+        raise RuntimeError(f"webhook store down ({value})")
+
+    with transaction.atomic():
+        _later(broken, 7)
+    assert "webhook store down (7)" in caplog.text
