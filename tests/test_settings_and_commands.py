@@ -8,6 +8,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.http import HttpRequest
 from django.test import Client
 
 from apps.models import AppKey, UserKey
@@ -80,7 +81,9 @@ def test_bootstrap_demo_prints_usable_credentials_every_run(api):
     assert api.get(f"/players?app_id={first['app_id']}", key=first["app_key"]).status_code == 400
     assert AppKey.objects.active().filter(app_id=second["app_id"]).count() == 1
     assert UserKey.objects.active().count() == 1
-    assert api.client.login(username=second["admin_user"], password=second["admin_password"])
+    # django-axes checks every authentication against its lockouts, so it needs the request.
+    credentials = {"username": second["admin_user"], "password": second["admin_password"]}
+    assert api.client.login(request=HttpRequest(), **credentials)
 
 
 @pytest.mark.django_db

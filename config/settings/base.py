@@ -7,6 +7,7 @@ SQLite-backed Celery broker, so ``make run`` needs no server. ``DATABASE_URL`` a
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from config.env import BASE_DIR, VAR_DIR, env, env_bool, env_int, env_secret
@@ -39,6 +40,8 @@ INSTALLED_APPS = [
     "oauth2_provider",
     "imfpush",
     "webhooks",
+    # Dashboard login lockout after repeated failures (see AXES_* below).
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -54,6 +57,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.middleware.JsonErrorsMiddleware",
+    # Last, as django-axes requires: turns a locked-out login into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 # API routes accept an optional trailing slash themselves; a redirect would drop a POST body.
@@ -145,6 +150,27 @@ MEDIA_ROOT = env.path("HERALD_MEDIA_ROOT", default=str(VAR_DIR / "media"))
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("HERALD_MAX_BODY_BYTES", 5 * 1024 * 1024)
 
 LOGIN_URL = "admin:login"
+
+# --- Dashboard login lockout (django-axes) --------------------------------------------------
+# After HERALD_LOGIN_FAILURE_LIMIT failed logins of one user name from one client address, that
+# pair is refused (429) for HERALD_LOGIN_LOCKOUT_MINUTES; a success resets the count. The pair,
+# not the address alone (an office behind one NAT address is not locked out by one typist) nor
+# the user name alone (nobody can lock an operator out from elsewhere). Attempts are rows in the
+# database (AxesDatabaseHandler): they survive a Redis flush, work on SQLite for `make run`, and
+# operators see and clear them in the dashboard (Axes → Access attempts).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out pair before any check
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env_int("HERALD_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("HERALD_LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "core.clientip.client_ip"  # honours HERALD_TRUSTED_PROXY_COUNT
+# Successful logins are not logged by Axes (Django keeps last_login): only failures are stored,
+# and those expire with the lockout, so the tables stay small.
+AXES_DISABLE_ACCESS_LOG = True
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["core.api.renderers.OrjsonRenderer"],
@@ -255,8 +281,14 @@ HERALD_RATE_LIMITS = {
     "notifications_create": "6000/s",
     "notifications_read": "10/s",
     "mfp": "1000/s",  # every /imfpush/v1 call, per confidential client
+    # Keyless device calls (POST /players, on_session, ...), per client address (core/clientip.py);
+    # generous because carrier-grade NAT puts many devices behind one address.
+    "device_ip": "50/s",
     **dict(pair.split("=", 1) for pair in env.list("HERALD_RATE_LIMITS", default=[])),
 }
+# How many reverse proxies stand in front of Herald (their X-Forwarded-For entries are trusted);
+# 0: the client address is the TCP peer (REMOTE_ADDR). Used by per-address limits and the login lockout.
+HERALD_TRUSTED_PROXY_COUNT = env_int("HERALD_TRUSTED_PROXY_COUNT", 0)
 HERALD_CSV_EXPORT_TTL_SECONDS = env_int("HERALD_CSV_EXPORT_TTL_SECONDS", 3 * 24 * 3600)
 # An export still "running" after this long is presumed dead and no longer blocks a new one.
 HERALD_CSV_EXPORT_LEASE_SECONDS = env_int("HERALD_CSV_EXPORT_LEASE_SECONDS", 3600)

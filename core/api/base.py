@@ -26,6 +26,7 @@ from core.api.errors import APP_ID_NOT_FOUND, INVALID_JSON, ApiError, auth_error
 from core.api.limits import MAX_JSON_DEPTH, json_too_deep
 from core.api.negotiation import AlwaysJson
 from core.api.ratelimit import check_rate_limit
+from core.clientip import client_ip
 from core.logs import bind_app
 
 AUTH_SCHEMES = {"basic", "key", "bearer"}
@@ -204,6 +205,9 @@ class DeviceView(AppScopedView):
         if token is not None or self.key_required():
             self.app = self.app_for_key(token, app_id)
             return
+        # Keyless calls are also limited per client address, before any lookup: one source
+        # cannot flood an app with players or events, nor probe app ids, faster than this.
+        check_rate_limit("device_ip", f"ip:{client_ip(self.request)}")
         app_uuid = parse_uuid(app_id)
         app = App.objects.filter(pk=app_uuid).first() if app_uuid else None
         if app is None:

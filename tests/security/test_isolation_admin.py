@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
@@ -54,7 +55,9 @@ pytestmark = pytest.mark.django_db
 # What tenant staff are granted (apps/demo.py DASHBOARD_APP_LABELS, plus webhooks): every
 # permission of the project's own apps, none of django.contrib.auth's.
 STAFF_APP_LABELS = ("apps", "players", "segments", "notifications", "imfpush", "webhooks")
-OPERATOR_ONLY = {"auth.user", "auth.group"}
+# Operator-only pages: Django's users and groups, and django-axes' login attempts (the login
+# lockout): not tenant data, and tenant staff hold no permission on them.
+OPERATOR_ONLY = {"auth.user", "auth.group", "axes.accessattempt", "axes.accesslog", "axes.accessfailurelog"}
 PUBLIC_IP = "93.184.216.34"
 
 
@@ -161,6 +164,21 @@ def module_world(django_db_setup, django_db_blocker):
         viewer = staff("mark-victim-viewer", org, Membership.Role.VIEWER)
         outsider = staff("outsider-admin", _outsider_org, Membership.Role.ADMIN)
         objects["auth.user"] = owner
+        attempt = {"username": "mark-victim-owner", "ip_address": "203.0.113.5", "user_agent": "test"}
+        objects["axes.accessattempt"] = AccessAttempt.objects.create(
+            **attempt,
+            get_data="",
+            post_data="",
+            http_accept="*/*",
+            path_info="/admin/login/",
+            failures_since_start=1,
+        )
+        objects["axes.accesslog"] = AccessLog.objects.create(
+            **attempt, http_accept="*/*", path_info="/admin/login/"
+        )
+        objects["axes.accessfailurelog"] = AccessFailureLog.objects.create(
+            **attempt, http_accept="*/*", path_info="/admin/login/", locked_out=False
+        )
         operator = get_user_model().objects.create_superuser("operator", password="pw")
         clients = {
             "owner": login(owner),
