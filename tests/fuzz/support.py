@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import pytest
 import schemathesis
 from django.core import signals
 from django.core.handlers.wsgi import WSGIHandler
 from django.db import close_old_connections
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -105,6 +108,36 @@ def without_rate_limits(django_settings) -> None:
     django_settings.HERALD_RATE_LIMITS = {
         bucket: "1000000/s" for bucket in django_settings.HERALD_RATE_LIMITS
     }
+
+
+def run_all_operations(schema: schemathesis.BaseSchema, call: Callable[[Any], None]) -> None:
+    """The short run: every operation of ``schema`` in one test, with ``SHORT`` settings each.
+
+    One pytest test instead of one per operation, so the fixtures are built once (each costs
+    about half a second). Each operation mixes schema-valid and schema-violating cases; every
+    operation runs even when an earlier one fails, and the failures are reported together.
+    """
+    failures: dict[str, BaseException] = {}
+    operations = [result.ok() for result in schema.get_all_operations()]
+    # Deletes last, the widest (the application itself) at the very end: the rows they remove
+    # are what the other operations reach.
+    operations.sort(key=lambda op: (op.method.upper() == "DELETE", -op.path.count("/")))
+    for operation in operations:
+        cases = st.one_of(
+            operation.as_strategy(GenerationMode.POSITIVE), operation.as_strategy(GenerationMode.NEGATIVE)
+        )
+
+        @SHORT
+        @given(case=cases)
+        def run(case) -> None:
+            call(case)
+
+        try:
+            run()
+        except Exception as error:
+            failures[operation.label] = error
+    if failures:
+        pytest.fail("\n\n".join(f"{label}:\n{error}" for label, error in failures.items()), pytrace=False)
 
 
 class RequestLog:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fuzz.support import CHECKS, LONG, SHORT, RequestLog, load, seed_ids, with_header
+from tests.fuzz.support import CHECKS, LONG, RequestLog, load, run_all_operations, seed_ids, with_header
 
 SCHEMA = "/imfpush/v1/swagger.json"
 short_schema = load(SCHEMA, long=False)
@@ -28,10 +28,9 @@ def call(case, world, log: RequestLog) -> None:
     case.validate_response(response, checks=CHECKS)
 
 
-@short_schema.parametrize()
-@SHORT
-def test_imfpush_schema_short(case, mfp_world):
-    call(case, mfp_world, SHORT_LOG)
+def test_imfpush_schema_short(mfp_world):
+    # One test for every operation (one fixture setup), a few generated cases each.
+    run_all_operations(short_schema, lambda case: call(case, mfp_world, SHORT_LOG))
 
 
 @pytest.mark.slow

@@ -49,7 +49,7 @@ from django.conf import settings as django_settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
-from tests.fuzz.support import APP, LONG, SHORT, RequestLog, seed_ids, with_header
+from tests.fuzz.support import APP, LONG, RequestLog, run_all_operations, seed_ids, with_header
 
 REFERENCE = Path(django_settings.BASE_DIR).parent / "shared" / "reference" / "onesignal-openapi-1.0.2.yaml"
 # §2.1/§2.2: the statuses Herald (like OneSignal) answers with the error envelope.
@@ -179,10 +179,9 @@ def call(case, world, log: RequestLog) -> None:
     case.validate_response(response, checks=CHECKS)
 
 
-@short_schema.parametrize()
-@SHORT
-def test_onesignal_reference_short(case, onesignal_world):
-    call(case, onesignal_world, SHORT_LOG)
+def test_onesignal_reference_short(onesignal_world):
+    # One test for every operation (one fixture setup), a few generated cases each.
+    run_all_operations(short_schema, lambda case: call(case, onesignal_world, SHORT_LOG))
 
 
 @pytest.mark.slow
