@@ -48,6 +48,11 @@ def export_url_base(request) -> str:
     return settings.HERALD_PUBLIC_URL or request.build_absolute_uri("/").rstrip("/")
 
 
+# The largest offset or limit taken: PostgreSQL's bigint, and the largest integer orjson writes
+# (offset=1.8e29 was a 500 when echoed back; found by tests/fuzz).
+MAX_QUERY_INT = 2**63 - 1
+
+
 def query_int(request, name: str, default: int) -> int:
     raw = request.query_params.get(name)
     if raw in (None, ""):
@@ -58,6 +63,8 @@ def query_int(request, name: str, default: int) -> int:
         raise ApiError.bad_request(f"{name} must be a non-negative integer") from exc
     if value < 0:
         raise ApiError.bad_request(f"{name} must be a non-negative integer")
+    if value > MAX_QUERY_INT:
+        raise ApiError.bad_request(f"{name} must be at most {MAX_QUERY_INT}")
     return value
 
 

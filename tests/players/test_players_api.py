@@ -170,6 +170,23 @@ def test_list_rejects_a_malformed_limit(api, own):
     assert response.json() == {"errors": ["limit must be a non-negative integer"]}
 
 
+@pytest.mark.parametrize(
+    "path",
+    ["/players", "/notifications", "/apps/{app}/segments"],
+    ids=["players", "notifications", "segments"],
+)
+def test_lists_refuse_an_offset_past_64_bits(api, own, path):
+    """Found by tests/fuzz (OneSignal's spec 1.0.2 run): offset=1.8e29 was a 500 when echoed."""
+    url = path.format(app=own.app.id) + f"?app_id={own.app.id}&offset=184105266844726696771405742080"
+    response = api.get(url, key=own.app_key)
+    assert response.status_code == 400
+    assert response.json() == {"errors": ["offset must be at most 9223372036854775807"]}
+    assert (
+        api.get(url.replace("184105266844726696771405742080", str(2**63 - 1)), key=own.app_key).status_code
+        == 200
+    )
+
+
 def test_list_needs_the_app_key(api, api_root, own, teammate):
     assert api.get(f"/players?app_id={own.app.id}").status_code == 400
     assert api_root.get(f"/players?app_id={own.app.id}").status_code == 403
