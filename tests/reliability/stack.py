@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -445,3 +446,71 @@ def closing_stack(stack: Stack) -> Iterator[Stack]:
         yield stack
     finally:
         stack.close()
+
+
+# --- a PostgreSQL cluster of the test's own ------------------------------------------------------
+
+
+class PgCluster:
+    """``initdb`` + ``pg_ctl`` into a temporary directory on a free port, run as the ``postgres``
+    user (PostgreSQL refuses to run as root): a server this test may stop and start at will."""
+
+    def __init__(self) -> None:
+        bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+        if not bins:
+            pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+        self.bin = bins[-1].parent
+        # Its own directory, outside pytest's (which the postgres user cannot enter when root runs).
+        self.root = Path(tempfile.mkdtemp(prefix="herald-reliability-pg-"))
+        self.dir = self.root / "data"
+        self.port = free_port()
+        self.as_postgres: list[str] = []
+        if os.geteuid() == 0:
+            if shutil.which("runuser") is None:
+                pytest.skip("running as root without runuser: cannot start a private PostgreSQL")
+            self.as_postgres = ["runuser", "-u", "postgres", "--"]
+            shutil.chown(self.root, "postgres", "postgres")
+
+    def remove(self) -> None:
+        self.stop("immediate")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def _run(self, *argv: str, timeout: float = 120) -> None:
+        subprocess.run([*self.as_postgres, *argv], check=True, capture_output=True, timeout=timeout)
+
+    def url(self, database: str = "herald") -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+
+    def init(self) -> None:
+        self._run(
+            str(self.bin / "initdb"), "-D", str(self.dir), "-A", "trust", "-U", "postgres", "-E", "UTF8"
+        )
+        self.start()
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.dir),
+            "-o",
+            options,
+            "-l",
+            str(self.dir / "log"),
+            "-w",
+            "start",
+        )
+
+    def stop(self, mode: str = "fast") -> None:
+        """``immediate`` is a crash: no checkpoint, connections cut, WAL replayed at the next start."""
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self._run(str(self.bin / "pg_ctl"), "-D", str(self.dir), "-m", mode, "-w", "stop")
+
+    def sql(
+        self, query: str, *params: Any, database: str = "herald", autocommit: bool = False
+    ) -> list[tuple]:
+        import psycopg
+
+        with psycopg.connect(self.url(database), autocommit=autocommit, connect_timeout=5) as connection:
+            cursor = connection.execute(query, params or None)
+            return cursor.fetchall() if cursor.description else []

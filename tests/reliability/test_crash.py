@@ -16,17 +16,26 @@ by ``make soak``.
 
 from __future__ import annotations
 
+import json
 import random
+import subprocess
+import sys
+import threading
 import time
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
 from notifications.models import Delivery, DeliveryBatch
 from tests.conftest import make_tenant
-from tests.reliability.figures import report, tally
+from tests.reliability.figures import fcm_notification_of, report, tally
 from tests.reliability.stack import (
+    FCM_PROJECT_ID,
+    PROJECT_DIR,
+    PgCluster,
     Stack,
     configure_fcm,
     post_json,
@@ -173,3 +182,311 @@ SOAK_PIPELINE = {"HERALD_BATCH_SIZE": 1000, "HERALD_FANOUT_CHUNK": 5000}  # prod
 def test_soak_worker_killed_ten_times_in_200k_fan_out(stack, sim):
     record = run_worker_kills(stack, sim, count=200_000, kills=10, seed=2026, detailed=False, timeout=1200)
     assert record["duplicates"] <= 200_000 * DUPLICATE_BOUND, record
+
+
+# --- the beat (scheduler and sweeper) killed --------------------------------------------------------
+
+
+def run_beat_kills(
+    stack: Stack, sim, *, count: int, rate: int, beat_kills: int, worker_kills: int, seed: int, timeout
+):
+    """A scheduled, throttled notification while the beat is killed at random points, the first
+    before the notification is due. Only the beat releases it, and (``HERALD_ETA_HORIZON_SECONDS``
+    0 in this test) each throttled batch when its second comes; the worker is killed too, so that
+    recovering its leases is also the (killed and restarted) beat's work."""
+    rng = random.Random(seed)
+    tenant = make_tenant()
+    configure_fcm(tenant.app, sim)
+    tokens = seed_android_players(tenant.app, count)
+    stack.start_web()
+    beat = stack.start_beat()
+    worker = stack.start_worker()
+    send_after = timezone.now() + timedelta(seconds=4)
+    posted = time.monotonic()
+    notification_id = send_to_everyone(
+        stack, tenant, send_after=send_after.isoformat(), throttle_rate_per_minute=rate
+    )
+    time.sleep(rng.uniform(0.5, 2.5))
+    stack.kill(beat)  # before the notification is due: nobody releases it until the beat is back
+    beat = stack.start_beat()
+    kills = [("beat", 0.0)]
+    plan = [("beat", rng.uniform(0.05, 0.9)) for _ in range(beat_kills - 1)]
+    plan += [("worker", rng.uniform(0.1, 0.8)) for _ in range(worker_kills)]
+    for part, target in sorted(plan, key=lambda item: item[1]):
+        wait_for(
+            lambda t=target: (s := state(notification_id)).settled >= t * count or s.completed,
+            timeout=timeout,
+            what=f"{target:.0%} settled",
+            interval=0.02,
+        )
+        time.sleep(rng.uniform(0, 0.5))
+        if state(notification_id).completed:
+            break
+        if part == "beat":
+            stack.kill(beat)
+            beat = stack.start_beat()
+        else:
+            stack.kill(worker)
+            worker = stack.start_worker()
+        kills.append((part, round(state(notification_id).settled / count, 3)))
+    completed = wait_completed(notification_id, timeout, stack)
+    stack.assert_running()
+    figures = tally(sim, tokens, detailed=count <= 20_000)
+    record = report(
+        "beat_kill",
+        recipients=count,
+        faults_injected=f"kill -9 of the beat x{sum(p == 'beat' for p, _ in kills)}, "
+        f"of the worker x{sum(p == 'worker' for p, _ in kills)}",
+        kills_at_settled_fraction=kills,
+        **figures,
+        duplicate_rate=round(figures["duplicates"] / count, 5),
+        post_to_completed_s=round(completed - posted, 1),
+    )
+    assert_everyone_reached(notification_id, tokens, figures, count)
+    return record
+
+
+BEAT_PIPELINE = {"HERALD_ETA_HORIZON_SECONDS": 0}  # every batch not due yet waits for the beat
+
+
+@pytest.mark.parametrize("pipeline_overrides", [BEAT_PIPELINE])
+def test_beat_killed_at_random_points_loses_nobody(stack, sim):
+    record = run_beat_kills(
+        stack, sim, count=3000, rate=12_000, beat_kills=3, worker_kills=1, seed=3, timeout=120
+    )
+    assert record["kills_at_settled_fraction"][-1][1] < 1.0, record  # the kills landed mid-way
+    assert record["duplicates"] <= 2 * settings.HERALD_DELIVERY_RECORD_EVERY, record
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(2400)
+@pytest.mark.parametrize("pipeline_overrides", [{**SOAK_PIPELINE, **BEAT_PIPELINE}])
+def test_soak_beat_killed_ten_times_in_200k_fan_out(stack, sim):
+    run_beat_kills(
+        stack, sim, count=200_000, rate=120_000, beat_kills=10, worker_kills=2, seed=10, timeout=1500
+    )
+
+
+# --- the web killed between commit and enqueue --------------------------------------------------
+
+
+def run_web_kills(stack: Stack, sim, monkeypatch, *, players: int, silent: int, posters: int, seconds: float):
+    """Two ways the web dies after the notification committed and before its fan-out was enqueued.
+
+    1. Simulated exactly: ``silent`` notifications are created by the service with the enqueue
+       removed (the process "died" right after COMMIT). Only the sweeper can start them.
+    2. For real: ``posters`` clients post notifications in a loop while gunicorn is killed -9 and
+       restarted. Every notification the API acknowledged, and every one it stored without
+       answering, must be delivered to everybody.
+    """
+    import notifications.services as services
+
+    tenant = make_tenant()
+    configure_fcm(tenant.app, sim)
+    tokens = seed_android_players(tenant.app, players)
+    body = {"app_id": str(tenant.app.pk), "contents": {"en": "Committed"}, "included_segments": ["All"]}
+    with monkeypatch.context() as patch:
+        patch.setattr(services, "notification_enqueue", lambda notification: None)
+        silent_ids = [
+            services.notification_create(app=tenant.app, body=dict(body))[0]["id"] for _ in range(silent)
+        ]
+    committed = time.monotonic()
+    web = stack.start_web()
+    stack.start_beat()
+    stack.start_worker()
+
+    answered: list[str] = []
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def post_loop() -> None:
+        while not stop.is_set():
+            try:
+                status, answer = post_json(
+                    f"{stack.web_url}/api/v1/notifications", body, key=tenant.app_key, timeout=10
+                )
+            except OSError as error:  # the web died under this request
+                failures.append(type(error).__name__)
+                time.sleep(0.1)
+                continue
+            if status == 200:
+                answered.append(answer["id"])
+            else:
+                failures.append(str(status))
+            time.sleep(0.05)
+
+    threads = [threading.Thread(target=post_loop) for _ in range(posters)]
+    for thread in threads:
+        thread.start()
+    time.sleep(seconds / 2)
+    stack.kill(web)
+    killed = time.monotonic()
+    stack.start_web()
+    restarted = time.monotonic()
+    time.sleep(seconds / 2)
+    stop.set()
+    for thread in threads:
+        thread.join()
+
+    silent_done = [wait_completed(notification_id, 120, stack) for notification_id in silent_ids]
+    from notifications.models import Notification
+
+    stored = [str(pk) for pk in Notification.objects.filter(app=tenant.app).values_list("pk", flat=True)]
+    for notification_id in stored:
+        wait_completed(notification_id, 120, stack)
+    stack.assert_running()
+    pairs = Counter(
+        (d["token"], fcm_notification_of(d)) for d in sim.deliveries(platform="fcm") if d["status"] == 200
+    )
+    wanted = {(token, notification_id) for token in tokens for notification_id in stored}
+    record = report(
+        "web_kill",
+        faults_injected=f"{silent} notifications committed with no enqueue; gunicorn kill -9 x1 under "
+        f"{posters} posting clients",
+        players=players,
+        silent_recovered_after_s=[round(done - committed, 1) for done in silent_done],
+        answered_200=len(answered),
+        failed_requests=Counter(failures),
+        stored=len(stored),
+        stored_unanswered=len(set(stored) - set(answered) - set(silent_ids)),
+        web_restart_s=round(restarted - killed, 1),
+        lost=len(wanted - set(pairs)),
+        duplicates=sum(n - 1 for n in pairs.values()),
+    )
+    assert set(answered) | set(silent_ids) <= set(stored)
+    assert record["lost"] == 0 and not set(pairs) - wanted, record
+    for notification_id in stored:
+        final = state(notification_id)
+        assert (final.successful, final.remaining) == (players, 0), (notification_id, final)
+    grace = int(stack.env["HERALD_REDELIVERY_GRACE_SECONDS"])
+    assert all(done - committed >= grace for done in silent_done), record  # only the sweeper started them
+    return record
+
+
+def test_web_killed_between_commit_and_enqueue_loses_nothing(stack, sim, monkeypatch):
+    record = run_web_kills(stack, sim, monkeypatch, players=100, silent=2, posters=3, seconds=4)
+    assert record["answered_200"] > 0 and record["duplicates"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_soak_web_killed_between_commit_and_enqueue(stack, sim, monkeypatch):
+    run_web_kills(stack, sim, monkeypatch, players=2000, silent=10, posters=4, seconds=20)
+
+
+# --- PostgreSQL restarted mid-fan-out ---------------------------------------------------------------
+
+
+def run_postgres_restart(
+    stack: Stack, sim, tmp_path, *, count: int, restarts: int, down_seconds: float, timeout
+):
+    """The whole stack on a PostgreSQL cluster of the test's own, stopped with ``-m immediate`` (a
+    crash: connections cut, WAL replayed) and started again mid-fan-out."""
+    cluster = PgCluster()
+    cluster.init()
+    try:
+        cluster.sql("CREATE DATABASE herald", database="postgres", autocommit=True)
+        env = {**stack.env, "DATABASE_URL": cluster.url()}
+        stack.env = env
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
+            cwd=PROJECT_DIR,
+            env=env,
+            check=True,
+            timeout=300,
+        )
+        account = tmp_path / "account.json"
+        account.write_text(json.dumps(sim.fcm_service_account(FCM_PROJECT_ID)))
+        seeded = subprocess.run(
+            [sys.executable, "-m", "tests.reliability.pg_driver", str(count), str(account)],
+            cwd=PROJECT_DIR,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        tenant = json.loads(seeded.stdout.strip().splitlines()[-1])
+        tokens = tenant["tokens"]
+        stack.start_web()
+        stack.start_beat()
+        stack.start_worker()
+
+        def current(notification_id: str) -> tuple:
+            try:
+                return cluster.sql(
+                    "SELECT successful + failed + errored, completed_at IS NOT NULL, successful, remaining "
+                    "FROM notifications_notification WHERE id = %s",
+                    notification_id,
+                )[0]
+            except Exception:  # the server is down right now
+                return (-1, False, -1, -1)
+
+        status, body = post_json(
+            f"{stack.web_url}/api/v1/notifications",
+            {"app_id": tenant["app_id"], "contents": {"en": "Restart"}, "included_segments": ["All"]},
+            key=tenant["app_key"],
+        )
+        assert status == 200, body
+        notification_id = body["id"]
+        posted = time.monotonic()
+        events = []
+        for n in range(restarts):
+            target = (n + 1) / (restarts + 2)
+            wait_for(
+                lambda t=target: current(notification_id)[0] >= t * count, timeout=timeout, what="progress"
+            )
+            settled = current(notification_id)[0]
+            cluster.stop("immediate")
+            stopped = time.monotonic()
+            time.sleep(down_seconds)
+            cluster.start()
+            wait_for(
+                lambda s=settled: current(notification_id)[0] > s or current(notification_id)[1],
+                timeout=timeout,
+                what="progress after PostgreSQL came back",
+            )
+            events.append(
+                {"settled_at_stop": settled, "stop_to_progress_s": round(time.monotonic() - stopped, 1)}
+            )
+        wait_for(lambda: current(notification_id)[1], timeout=timeout, what="completion", interval=0.25)
+        completed = time.monotonic()
+        stack.assert_running()
+        figures = tally(sim, tokens, detailed=count <= 20_000)
+        _, _, successful, remaining = current(notification_id)
+        statuses = dict(
+            cluster.sql(
+                "SELECT status, count(*) FROM notifications_delivery WHERE notification_id = %s "
+                "GROUP BY status",
+                notification_id,
+            )
+        )
+        record = report(
+            "postgres_restart",
+            recipients=count,
+            faults_injected=f"pg_ctl stop -m immediate, {down_seconds:.0f} s down, start; "
+            f"x{restarts} mid-fan-out",
+            restarts=events,
+            **figures,
+            duplicate_rate=round(figures["duplicates"] / count, 5),
+            post_to_completed_s=round(completed - posted, 1),
+        )
+        assert (successful, remaining) == (count, 0)
+        assert statuses == {1: count}, statuses  # every delivery row sent
+        assert figures["lost"] == 0 and figures["distinct_reached"] == count, figures
+        return record
+    finally:
+        stack.close()
+        cluster.remove()
+
+
+def test_postgres_restarted_mid_fan_out_loses_nobody(stack, sim, tmp_path):
+    record = run_postgres_restart(stack, sim, tmp_path, count=3000, restarts=1, down_seconds=2, timeout=180)
+    assert record["duplicates"] <= 2 * settings.HERALD_DELIVERY_RECORD_EVERY, record
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+@pytest.mark.parametrize("pipeline_overrides", [SOAK_PIPELINE])
+def test_soak_postgres_restarted_three_times_in_200k_fan_out(stack, sim, tmp_path):
+    run_postgres_restart(stack, sim, tmp_path, count=200_000, restarts=3, down_seconds=10, timeout=1800)
