@@ -116,6 +116,87 @@ TAGS = {
 }
 
 
+def _object(required: tuple[str, ...] = (), **properties: dict) -> dict:
+    """A request body object; unknown properties are ignored by the API (§1.5), so allowed."""
+    schema: dict = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = list(required)
+    return schema
+
+
+_STRING = {"type": "string"}
+_NAME = {"type": "string", "minLength": 1, "maxLength": 255}
+_DEVICE = {
+    "deviceId": {**_NAME, "pattern": "^[^/]+$"},
+    "token": _STRING,
+    "platform": {"type": "string", "enum": ["A", "G", "W"]},
+    "userId": {"type": "string", "maxLength": 254},
+    "phoneNumber": _STRING,
+    "variables": {"type": "object"},
+}
+_TAG = {"name": _NAME, "description": _STRING}
+_WEBHOOK = {
+    "name": _NAME,
+    "url": {"type": "string", "format": "uri"},
+    "eventTypes": {
+        "type": "string",
+        "description": "Comma-separated: onDeviceRegister, onDeviceUpdate, onDeviceUnregister, "
+        "onSubscribe, onUnsubscribe, onNotificationStatusChange, onNotificationFailure",
+    },
+}
+_MESSAGE = _object(
+    ("message",),
+    message=_object(("alert",), alert={"type": "string", "minLength": 1}, url=_STRING),
+    notificationType={"type": "integer", "enum": [1, 2, 3]},
+    target=_object(
+        deviceIds={"type": "array", "items": _STRING, "minItems": 1},
+        userIds={"type": "array", "items": _STRING, "minItems": 1},
+        platforms={"type": "array", "items": {"type": "string", "enum": ["A", "G", "W"]}, "minItems": 1},
+        tagNames={"type": "array", "items": _STRING, "minItems": 1},
+    ),
+    settings=_object(apns={"type": "object"}, gcm={"type": "object"}, wns={"type": "object"}),
+)
+# JSON request bodies by method and path below /imfpush/v1 (path parameters as {}), from the
+# contract's tables and examples (§3, §4). Bodies not listed are described as any object.
+REQUEST_BODIES = {
+    ("POST", "apps"): _object(
+        ("applicationId",),
+        applicationId={"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$"},
+        enabled={"type": "boolean"},
+    ),
+    ("PUT", "apps/{}/status"): _object(("enabled",), enabled={"type": "boolean"}),
+    ("POST", "apps/{}/devices"): _object(("deviceId", "token", "platform"), **_DEVICE),
+    ("PUT", "apps/{}/devices/{}"): _object(**_DEVICE),
+    ("POST", "apps/{}/tags"): _object(("name",), **_TAG),
+    ("PUT", "apps/{}/tags/{}"): _object(**_TAG),
+    ("POST", "apps/{}/subscriptions"): _object(
+        ("deviceId",), deviceId=_NAME, tagName=_NAME, tagNames={"type": "array", "items": _NAME}
+    ),
+    ("POST", "apps/{}/webhooks"): _object(("name", "url", "eventTypes"), **_WEBHOOK),
+    ("PUT", "apps/{}/webhooks"): _object(("name",), **_WEBHOOK),
+    ("PUT", "apps/{}/webhooks/{}"): _object(**_WEBHOOK),
+    ("PUT", "apps/{}/settings/gcmConf"): _object(
+        ("senderId",), apiKey=_STRING, senderId=_STRING, serviceAccount={"type": "object"}
+    ),
+    ("PUT", "apps/{}/settings/wnsConf"): _object(
+        ("clientSecret", "packageSID"), clientSecret=_STRING, packageSID=_STRING
+    ),
+    ("PUT", "apps/{}/settings/smsConf"): _object(
+        ("host", "port", "programName"),
+        name=_STRING,
+        host=_STRING,
+        port={"type": "integer", "minimum": 1, "maximum": 65535},
+        programName=_STRING,
+        parameters={
+            "type": "array",
+            "items": _object(("name", "value"), name=_STRING, value=_STRING, encode={"type": "boolean"}),
+        },
+    ),
+    ("POST", "apps/{}/messages"): _MESSAGE,
+    ("POST", "apps/{}/messages/bulk"): {"type": "array", "items": _MESSAGE, "minItems": 1},
+}
+
+
 def _json(schema: dict) -> dict:
     return {"application/json": {"schema": schema}}
 
@@ -246,9 +327,8 @@ class MfpAutoSchema(AutoSchema):
                 "required": ["certificate"],
             }
             return {"content": {"multipart/form-data": {"schema": schema}}, "required": True}
-        body: dict = (
-            {"type": "array", "items": {"type": "object"}} if self._last() == "bulk" else {"type": "object"}
-        )
+        route = re.sub(r"\{\w+\}", "{}", self.path.removeprefix(BASE_PATH).strip("/"))
+        body = REQUEST_BODIES.get((self.method, route), {"type": "object"})
         return {"content": _json(body), "required": self.method == "POST"}
 
     def _get_response_bodies(self, direction="response"):
