@@ -8,14 +8,17 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, pkcs12
+from django.conf import settings
 from django.utils import timezone
 
 from core.api import limits
 from core.api.errors import ApiError
+from core.ssrf import UnsafeUrl, check_public_url
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ def check_apns_p8(pem: str) -> None:
 
 
 FCM_REQUIRED_KEYS = ("project_id", "client_email", "private_key", "token_uri")
+# Google's token endpoints besides *.googleapis.com (older key files name accounts.google.com).
+GOOGLE_HOSTS = ("accounts.google.com",)
 
 
 def read_fcm_service_account(value) -> tuple[str, str]:
@@ -68,6 +73,10 @@ def read_fcm_service_account(value) -> tuple[str, str]:
         raise ApiError.bad_request(
             "fcm_v1_service_account_json private_key is not a PEM private key"
         ) from exc
+    if not fcm_token_uri_allowed(value["token_uri"]):
+        raise ApiError.bad_request(
+            "fcm_v1_service_account_json token_uri must be Google's (https://oauth2.googleapis.com/token)"
+        )
     return json.dumps(value), value["project_id"]
 
 
@@ -86,6 +95,40 @@ def check_hostname(field: str, value: str) -> str:
     if not _HOSTNAME.match(value):
         raise ApiError.bad_request(f"{field} must be a host name or IP address, without scheme or path")
     return value.strip("[]")
+
+
+def check_public_host(field: str, host: str, port: int) -> None:
+    """SSRF policy at save time (core/ssrf.py): the host must not be, or resolve to, a non-public
+    address unless HERALD_ALLOWED_PRIVATE_NETWORKS lists it. A name that does not resolve yet is
+    accepted; the provider checks again, pinned, at every send."""
+    url_host = f"[{host}]" if ":" in host else host
+    try:
+        url = f"http://{url_host}:{port}/"
+        check_public_url(url, purpose=field, allow_unresolvable=True, require_https=False)
+    except UnsafeUrl as exc:
+        raise ApiError.bad_request(str(exc)) from exc
+
+
+def fcm_token_uri_allowed(uri) -> bool:
+    """Whether Herald may POST a service account's signed assertion to its ``token_uri``: https on
+    Google's own hosts, or the origin of the operator's HERALD_FCM_BASE_URL (the gateway simulator
+    serves its token endpoint there). Anything else would let a tenant make Herald POST wherever
+    it likes (SSRF), so it is refused when uploaded and again before each token request."""
+    if not isinstance(uri, str):
+        return False
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError:
+        return False
+    if not parts.hostname or "@" in parts.netloc:
+        return False
+    host = parts.hostname.lower()
+    google = host.endswith(".googleapis.com") or host in GOOGLE_HOSTS
+    if google and parts.scheme == "https" and port in (None, 443):
+        return True
+    base = urlsplit(settings.HERALD_FCM_BASE_URL)
+    return (parts.scheme, host, port) == (base.scheme, (base.hostname or "").lower(), base.port)
 
 
 def check_port(field: str, value) -> int:
@@ -117,6 +160,7 @@ def read_sms_gateway(value) -> str:
         raise ApiError.bad_request("sms_gateway.https must be a boolean")
     port = value.get("port")
     config["port"] = check_port("sms_gateway.port", port) if port is not None else (443 if https else 80)
+    check_public_host("sms_gateway.host", config["host"], config["port"])
     program = value.get("programName")
     if not isinstance(program, str) or not program.startswith("/") or any(c.isspace() for c in program):
         raise ApiError.bad_request("sms_gateway.programName must be a path starting with /")

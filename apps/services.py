@@ -14,6 +14,7 @@ from apps.credentials import (
     check_client_secret,
     check_hostname,
     check_huawei_app_id,
+    check_public_host,
     check_wns_package_sid,
     read_fcm_service_account,
     read_p12,
@@ -23,6 +24,7 @@ from apps.models import App, AppKey, Membership, Organization, UserKey
 from apps.vapid import apply_vapid_fields, vapid_key_pair
 from core.api.errors import ApiError
 from core.models import ApiKey
+from core.ssrf import UnsafeUrl, check_public_url
 
 # Fields written to the App as given (after serializer validation).
 PLAIN_APP_FIELDS = (
@@ -91,10 +93,22 @@ def _owner_of(key: ApiKey) -> dict[str, Any]:
     return {"organization_id": key.organization_id}
 
 
+# Image URLs devices fetch (the web push default icon, Safari's icon): the same SSRF policy as
+# a notification's image fields (notifications/validation.py IMAGE_URL_FIELDS).
+APP_IMAGE_FIELDS = ("chrome_web_default_notification_icon", "safari_icon_256_256")
+
+
 def _apply_app_fields(app: App, data: dict[str, Any]) -> None:
     for field in PLAIN_APP_FIELDS:
         if field in data:
             setattr(app, field, data[field])
+    for field in APP_IMAGE_FIELDS:
+        value = data.get(field)
+        if isinstance(value, str) and value[:8].lower().startswith(("http://", "https://")):
+            try:
+                check_public_url(value, purpose=field, allow_unresolvable=True, require_https=False)
+            except UnsafeUrl as exc:
+                raise ApiError.bad_request(str(exc)) from exc
     if data.get("apns_p8"):
         check_apns_p8(data["apns_p8"])
         app.apns_p8 = data["apns_p8"]
@@ -124,6 +138,8 @@ def _apply_channel_fields(app: App, data: dict[str, Any]) -> None:
     if "smtp_host" in data:
         host = _blank_to_none(data["smtp_host"])
         app.smtp_host = check_hostname("smtp_host", host) if host else None
+        if app.smtp_host:
+            check_public_host("smtp_host", app.smtp_host, 25)
     for field in ("smtp_port", "smtp_username", "email_from_address", "email_from_name"):
         if field in data:
             setattr(app, field, _blank_to_none(data[field]))

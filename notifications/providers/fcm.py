@@ -15,6 +15,7 @@ from django.conf import settings
 from google.auth.transport.requests import Request as GoogleAuthRequest
 from google.oauth2 import service_account
 
+from apps.credentials import fcm_token_uri_allowed
 from notifications.providers.base import (
     Outcome,
     Provider,
@@ -172,6 +173,11 @@ class FcmProvider(Provider):
         self.url = f"{settings.HERALD_FCM_BASE_URL}/v1/projects/{app.fcm_project_id}/messages:send"
 
     def send(self, items: list[tuple[Recipient, RenderedMessage]]) -> list[SendResult]:
+        # The service account's token_uri is the tenant's: Herald POSTs only to Google or to the
+        # operator's FCM endpoint (checked when uploaded, and here again for older uploads).
+        token_uri = json.loads(self.app.fcm_service_account_json).get("token_uri")
+        if not fcm_token_uri_allowed(token_uri):
+            return [SendResult(r.player_id, Outcome.ERROR, "UnsafeTokenUri") for r, _ in items]
         token = _access_token(self.app.fcm_service_account_json)
         requests_ = [
             HttpRequest(

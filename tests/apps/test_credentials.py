@@ -100,7 +100,7 @@ def test_an_fcm_service_account_is_validated_and_its_project_recorded(api, own):
         "project_id": "demo-project",
         "client_email": "sa@demo.iam",
         "private_key": pem,
-        "token_uri": "http://127.0.0.1:9/token",
+        "token_uri": "https://oauth2.googleapis.com/token",
     }
     assert (
         api.put(
