@@ -9,6 +9,13 @@ in this order, for every request that passed authentication and validation:
 
 ``latency_ms`` applies to every request; ``retry_after`` is sent on 429 and 503 answers.
 
+Three more names are accepted wherever an error name is, on every platform, for faults below the
+gateway's own answers (``ConnectionFault``, acted on by ``httpserver`` and the SMTP handler):
+``_timeout`` (the request is never answered: the client must give up), ``_reset`` (HTTP/2
+RST_STREAM, or the HTTP/1.1 or SMTP connection aborted) and ``_malformed`` (a 502 whose body is an
+HTML page, not the gateway's format, as a broken load balancer answers). None of them is recorded
+as a delivery: the gateway never took the message.
+
 Two connection-level faults act on HTTP/2 itself (``httpserver.ConnectionPolicy``), for the
 gateways that serve them: ``goaway_after`` (a GOAWAY after N streams on each connection) and
 ``max_concurrent_streams`` (the SETTINGS limit advertised, on open connections too).
@@ -34,8 +41,19 @@ KNOWN_KEYS = {
 }
 
 
+CONNECTION_FAULTS = ("_timeout", "_reset", "_malformed")
+
+
 class FaultConfigError(ValueError):
     """The control API answers 400 with this message."""
+
+
+class ConnectionFault(Exception):
+    """Raised by ``FaultPlan.pick`` for a connection-level fault (``kind`` one of CONNECTION_FAULTS)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
 
 
 @dataclass
@@ -62,8 +80,9 @@ class FaultPlan:
             raise FaultConfigError(f"unknown keys: {', '.join(sorted(unknown))}")
 
         def code(value: Any, where: str) -> str:
-            if value not in errors:
-                raise FaultConfigError(f"{where}: unknown error {value!r}; known: {', '.join(errors)}")
+            if value not in errors and value not in CONNECTION_FAULTS:
+                known = ", ".join([*errors, *CONNECTION_FAULTS])
+                raise FaultConfigError(f"{where}: unknown error {value!r}; known: {known}")
             return value
 
         rates = _mapping(body.get("error_rates"), "error_rates")
@@ -113,7 +132,14 @@ class FaultPlan:
         return plan
 
     def pick(self, token: str | None) -> str | None:
-        """The error to answer this request with, or None to accept it."""
+        """The error to answer this request with, or None to accept it; raises ConnectionFault for
+        a connection-level fault."""
+        error = self._pick(token)
+        if error in CONNECTION_FAULTS:
+            raise ConnectionFault(error)
+        return error
+
+    def _pick(self, token: str | None) -> str | None:
         if self._pending:
             head = self._pending[0]
             head[1] -= 1

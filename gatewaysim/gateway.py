@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar
 
 from gatewaysim.asgi import Receive, Scope, Send
-from gatewaysim.httpserver import ConnectionPolicy
+from gatewaysim.httpserver import MAX_CONCURRENT_STREAMS, ConnectionPolicy, StreamLimits
 from gatewaysim.state import SimState
 from gatewaysim.tls import TlsFiles
 
@@ -67,5 +67,24 @@ class Gateway:
         return default
 
     def connection_policy(self) -> ConnectionPolicy | None:
-        """HTTP/2 stream limits and GOAWAY for this gateway's connections; None: the defaults."""
-        return None
+        """HTTP/2 stream limits and GOAWAY for this gateway's connections: by default the fault
+        plan's ``goaway_after`` and ``max_concurrent_streams``, so every HTTP/2 gateway can send
+        GOAWAY."""
+        return PlanPolicy(self.state, self.platform)
+
+
+class PlanPolicy:
+    """A ``ConnectionPolicy`` read from the platform's fault plan, as each stream opens."""
+
+    def __init__(self, state: SimState, platform: str) -> None:
+        self.state = state
+        self.platform = platform
+
+    def stream_limits(self) -> StreamLimits:
+        plan = self.state.faults.get(self.platform)
+        if plan is None:
+            return StreamLimits()
+        return StreamLimits(plan.max_concurrent_streams or MAX_CONCURRENT_STREAMS, plan.goaway_after)
+
+    def connection_event(self, event: str) -> None:
+        pass

@@ -23,6 +23,7 @@ Only what the apps need is implemented: no server push, no trailers, no request 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import ssl
 import sys
@@ -44,6 +45,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from hyperframe.frame import GoAwayFrame, SettingsFrame
 
 from gatewaysim.asgi import JSON_CONTENT_TYPE, MAX_BODY, Header, Receive, Scope, Send
+from gatewaysim.faults import ConnectionFault
 
 App = Callable[[Scope, Receive, Send], Any]
 MAX_CONCURRENT_STREAMS = 1000
@@ -53,6 +55,9 @@ SHUTDOWN_GRACE_SECONDS = 2.0
 BACKLOG = 1024
 SERVER_HEADER: Header = (b"server", b"gatewaysim")
 ERROR_BODY = b'{"error": "internal simulator error"}'
+# The ``_malformed`` fault's answer, and how long a ``_timeout`` fault holds a request unanswered.
+MALFORMED_BODY = b"<html><body><h1>502 Bad Gateway</h1><p>upstream sent garbage</p>"
+HANG_SECONDS = 600.0
 # What h2 itself enforces when a policy sets the limit (h2 would close the whole connection).
 UNLIMITED_STREAMS = 2**31 - 1
 
@@ -141,14 +146,25 @@ class Server:
         for connection in list(self.connections):
             connection.close()
 
-    def run_app(self, scope: Scope, body: bytes, respond: Callable[[int, list[Header], bytes], None]) -> None:
-        """Run the app for one request; ``respond`` gets the answer (or a 500 if the app fails)."""
-        task = asyncio.get_running_loop().create_task(self._call_app(scope, body, respond))
+    def run_app(
+        self,
+        scope: Scope,
+        body: bytes,
+        respond: Callable[[int, list[Header], bytes], None],
+        reset: Callable[[], None] | None = None,
+    ) -> None:
+        """Run the app for one request; ``respond`` gets the answer (or a 500 if the app fails);
+        ``reset`` abandons the request (the ``_reset`` fault)."""
+        task = asyncio.get_running_loop().create_task(self._call_app(scope, body, respond, reset))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
     async def _call_app(
-        self, scope: Scope, body: bytes, respond: Callable[[int, list[Header], bytes], None]
+        self,
+        scope: Scope,
+        body: bytes,
+        respond: Callable[[int, list[Header], bytes], None],
+        reset: Callable[[], None] | None = None,
     ) -> None:
         status = 500
         headers: list[Header] = []
@@ -170,6 +186,16 @@ class Server:
 
         try:
             await self.app(scope, receive, send)
+        except ConnectionFault as fault:
+            if fault.kind == "_malformed":
+                headers = [(b"content-type", b"text/html"), (b"content-length", b"%d" % len(MALFORMED_BODY))]
+                respond(502, headers, MALFORMED_BODY)
+                return
+            if fault.kind == "_timeout":
+                await asyncio.sleep(HANG_SECONDS)  # the client gives up long before
+            if reset is not None:
+                reset()
+                return
         except Exception:
             traceback.print_exc(file=sys.stderr)
         if not done:
@@ -393,7 +419,17 @@ class _H2:
             scope,
             b"".join(chunks),
             lambda status, headers, body: self._respond(stream_id, status, headers, body),
+            lambda: self._reset_stream(stream_id),
         )
+
+    def _reset_stream(self, stream_id: int) -> None:
+        """RST_STREAM (INTERNAL_ERROR) instead of an answer: the ``_reset`` fault."""
+        self.open.discard(stream_id)
+        if self.closed:
+            return
+        with contextlib.suppress(h2.exceptions.ProtocolError):
+            self.h2.reset_stream(stream_id, h2.errors.ErrorCodes.INTERNAL_ERROR)
+        self._schedule_flush()
 
     def _respond(self, stream_id: int, status: int, headers: list[Header], body: bytes) -> None:
         if self.closed:
@@ -526,7 +562,13 @@ class _H11:
             "query_string": query,
             "headers": [(bytes(name), bytes(value)) for name, value in self.request.headers],
         }
-        self.connection.server.run_app(scope, b"".join(self.body), self._respond)
+        self.connection.server.run_app(scope, b"".join(self.body), self._respond, self.abort)
+
+    def abort(self) -> None:
+        """Drop the connection with a TCP reset instead of an answer: the ``_reset`` fault."""
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
 
     def _respond(self, status: int, headers: list[Header], body: bytes) -> None:
         if self.closed or self.transport is None:

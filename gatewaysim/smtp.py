@@ -5,7 +5,8 @@ PLAIN/LOGIN accepted without TLS so a client configured with a username can log 
 recipient is decided at ``RCPT TO``, in the order the other simulators use:
 
 1. the platform's fault plan (``faults``): ``Bounce`` -> 550, ``TempFail`` -> 451,
-   ``MailboxFull`` -> 552; ``latency_ms`` delays every ``RCPT``;
+   ``MailboxFull`` -> 552; ``latency_ms`` delays every ``RCPT``; the connection faults: ``_timeout``
+   never answers, ``_reset`` aborts the connection, ``_malformed`` answers a line that is not SMTP;
 2. otherwise 250, and the message is recorded at ``DATA`` once per accepted recipient.
 
 Every recipient is recorded: a refused one at ``RCPT`` (status 550/451/552, no message), an
@@ -30,7 +31,9 @@ from typing import Any, ClassVar
 import orjson
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from gatewaysim.faults import ConnectionFault
 from gatewaysim.gateway import Gateway
+from gatewaysim.httpserver import HANG_SECONDS
 
 SMTP_ERRORS: dict[str, tuple[int, str]] = {
     "Bounce": (550, "5.1.1 Recipient address rejected: User unknown in virtual mailbox table"),
@@ -80,7 +83,16 @@ class SmtpGateway(Gateway):
         plan = self.state.faults.get(self.platform)
         if plan is not None and plan.latency_ms:
             await asyncio.sleep(plan.latency_ms / 1000)
-        error = plan.pick(address) if plan is not None else None
+        try:
+            error = plan.pick(address) if plan is not None else None
+        except ConnectionFault as fault:
+            if fault.kind == "_malformed":
+                return "2x0 what?"  # not an SMTP reply
+            if fault.kind == "_timeout":
+                await asyncio.sleep(HANG_SECONDS)  # the client gives up long before
+            if server.transport is not None:
+                server.transport.abort()
+            return "421 4.4.2 connection reset"
         if error is not None:
             code, text = SMTP_ERRORS[error]
             body = {"mail_from": envelope.mail_from, "rcpt_to": address, "data": None}

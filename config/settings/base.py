@@ -307,6 +307,8 @@ HERALD_RETRY_BASE_SECONDS = float(env_int("HERALD_RETRY_BASE_MS", 1000)) / 1000
 # (far-future ETAs are unsafe on Redis, which redelivers them after visibility_timeout).
 HERALD_ETA_HORIZON_SECONDS = env_int("HERALD_ETA_HORIZON_SECONDS", 300)
 HERALD_HTTP2_MAX_IN_FLIGHT = env_int("HERALD_HTTP2_MAX_IN_FLIGHT", 200)
+# How long one gateway request may take (HTTP/2 and SMS requests, SMTP sessions; SMS at most 20 s).
+HERALD_GATEWAY_TIMEOUT_SECONDS = env_int("HERALD_GATEWAY_TIMEOUT_SECONDS", 30)
 HERALD_FCM_BASE_URL = env.str("HERALD_FCM_BASE_URL", default="https://fcm.googleapis.com").rstrip("/")
 # An extra CA bundle to trust for gateways (the simulators' CA); empty: the system bundle.
 HERALD_GATEWAY_CA_FILE = env.str("HERALD_GATEWAY_CA_FILE", default="")

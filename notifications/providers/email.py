@@ -194,7 +194,7 @@ class EmailProvider(Provider):
             password=self.app.smtp_password or "",
             use_tls=bool(self.app.smtp_use_tls) and not implicit_tls,
             use_ssl=implicit_tls,
-            timeout=SMTP_TIMEOUT_SECONDS,
+            timeout=min(SMTP_TIMEOUT_SECONDS, settings.HERALD_GATEWAY_TIMEOUT_SECONDS),
             fail_silently=False,
         )
         backend.ssl_context = _ssl_context()

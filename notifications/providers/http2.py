@@ -43,7 +43,7 @@ class Http2Client:
         *,
         ca_file: str | None = None,
         max_in_flight: int = 200,
-        timeout_ms: int = 30_000,
+        timeout_ms: int | None = None,  # None: HERALD_GATEWAY_TIMEOUT_SECONDS
         connect_timeout_ms: int = 10_000,
         max_connections: int = 2,
         client_cert_pem: bytes | None = None,
@@ -55,6 +55,10 @@ class Http2Client:
         self.client_cert_pem = client_cert_pem
         self.client_key_pem = client_key_pem
         self.max_in_flight = max_in_flight
+        if timeout_ms is None:
+            from django.conf import settings
+
+            timeout_ms = settings.HERALD_GATEWAY_TIMEOUT_SECONDS * 1000
         self.timeout_ms = timeout_ms
         self.connect_timeout_ms = connect_timeout_ms
         self.multi = pycurl.CurlMulti()

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 import pycurl
+from django.conf import settings
 
 from core.ssrf import UnresolvableHost, UnsafeUrl, resolve_public_url
 from notifications.providers.base import (
@@ -83,7 +84,7 @@ def _client() -> SmsHttpClient:
         SmsHttpClient,
         max_in_flight=MAX_IN_FLIGHT,
         max_connections=CONNECTIONS_PER_GATEWAY,
-        timeout_ms=TIMEOUT_MS,
+        timeout_ms=min(TIMEOUT_MS, settings.HERALD_GATEWAY_TIMEOUT_SECONDS * 1000),
     )
 
 
