@@ -14,6 +14,8 @@ from notifications.api.views import (
 )
 from players.api.views import (
     CsvExportView,
+    CsvImportDetailView,
+    CsvImportView,
     ExternalUserTagsView,
     PlayerCollectionView,
     PlayerDetailView,
@@ -50,6 +52,12 @@ urlpatterns = [
         "apps/<str:app_id>/users/<str:external_user_id>", ExternalUserTagsView.as_view(), "external-user-tags"
     ),
     *api_path("apps/<str:app_id>/outcomes", AppOutcomesView.as_view(), "app-outcomes"),
+    *api_path("apps/<str:app_id>/players/csv_import", CsvImportView.as_view(), "players-csv-import"),
+    *api_path(
+        "apps/<str:app_id>/players/csv_import/<str:import_id>",
+        CsvImportDetailView.as_view(),
+        "players-csv-import-detail",
+    ),
     *api_path("outcomes/measure", OutcomeMeasureView.as_view(), "outcomes-measure"),
     *api_path("outcomes/measure_sources", OutcomeMeasureSourcesView.as_view(), "outcomes-measure-sources"),
     *api_path("apps/<str:app_id>/segments", SegmentCollectionView.as_view(), "segments"),

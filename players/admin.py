@@ -2,19 +2,23 @@ from __future__ import annotations
 
 import json
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from apps.admin import OrganizationScopedAdmin
-from apps.roles import can_act
+from apps.roles import acting_apps, can_act
 from core.api.errors import ApiError
 from notifications.compose import api_error_text, send
 from notifications.models import Delivery
 from players.export_services import csv_export_start
-from players.models import CsvExport, Player, Purchase
+from players.import_services import csv_import_start
+from players.imports import COLUMNS, REQUIRED_COLUMNS
+from players.models import CsvExport, CsvImport, Player, Purchase
 
 TEST_MESSAGE = "Test notification from Herald"
 
@@ -49,6 +53,21 @@ class PurchaseInline(admin.TabularInline):
     extra = 0
     readonly_fields = ["sku", "amount", "iso", "imported", "created_at"]
     can_delete = False
+
+
+class CsvImportForm(forms.Form):
+    app = forms.ModelChoiceField(queryset=None, help_text="Players are added to, or updated in, this app.")
+    file = forms.FileField(
+        label="CSV file",
+        help_text=(
+            "A CSV (or .csv.gz) with a header naming any of csv_export's columns; "
+            f"{' and '.join(REQUIRED_COLUMNS)} are required. An export of another app can be imported as is."
+        ),
+    )
+
+    def __init__(self, *args, apps, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["app"].queryset = apps  # only apps the user may act on: never another tenant's
 
 
 class SubscribedFilter(admin.SimpleListFilter):
@@ -88,6 +107,7 @@ class PlayerAdmin(OrganizationScopedAdmin):
     inlines = [PurchaseInline, DeliveryInline]
     readonly_fields = ["id", "created_at", "tags_pretty", "activity", "subscription_status"]
     change_form_template = "admin/players/player/change_form.html"
+    change_list_template = "admin/players/player/change_list.html"
 
     @admin.display(description="tags")
     def tags_pretty(self, player):
@@ -127,8 +147,43 @@ class PlayerAdmin(OrganizationScopedAdmin):
             path(
                 "<uuid:object_id>/export-app/", view(self.export_app_view), name="players_player_export_app"
             ),
+            path("import-csv/", view(self.import_csv_view), name="players_player_import_csv"),
             *super().get_urls(),
         ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_import": acting_apps(request.user).exists()}
+        return super().changelist_view(request, extra_context)
+
+    def import_csv_view(self, request):
+        """Upload a CSV of players into one of the user's apps (owners and admins only); the
+        import runs in a worker and its page shows the progress."""
+        apps = acting_apps(request.user).order_by("name")
+        if not apps.exists():
+            raise PermissionDenied
+        form = CsvImportForm(request.POST or None, request.FILES or None, apps=apps)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                job = csv_import_start(
+                    app=form.cleaned_data["app"],
+                    chunks=upload.chunks(),
+                    file_name=upload.name or "",
+                    created_by=request.user,
+                )
+            except ApiError as error:
+                form.add_error("file", api_error_text(error))
+            else:
+                messages.success(request, "Import started; its progress is shown here.")
+                return redirect(reverse("admin:players_csvimport_change", args=[job.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "form": form,
+            "title": "Import players from CSV",
+            "columns": COLUMNS,
+        }
+        return TemplateResponse(request, "admin/players/player/import_csv.html", context)
 
     def _acting_player(self, request, object_id) -> Player:
         player = get_object_or_404(
@@ -192,3 +247,34 @@ class CsvExportAdmin(OrganizationScopedAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(CsvImport)
+class CsvImportAdmin(OrganizationScopedAdmin):
+    organization_path = "app__organization"
+    list_display = [
+        "created_at",
+        "file_name",
+        "app",
+        "status",
+        "rows_processed",
+        "rows_created",
+        "rows_updated",
+        "rows_failed",
+    ]
+    list_filter = ["status"]
+    list_select_related = ["app"]
+    # The refused rows are shown as a table by the template; the stored path is internal.
+    exclude = ["errors", "relative_path"]
+    change_form_template = "admin/players/csvimport/change_form.html"
+
+    def has_add_permission(self, request):
+        return False  # imports start from "Import players from CSV" on the players list
+
+    def has_change_permission(self, request, obj=None):
+        return False  # a record of what happened: shown, never edited
+
+    def has_delete_permission(self, request, obj=None):
+        finished = obj is None or obj.status in (CsvImport.Status.COMPLETED, CsvImport.Status.FAILED)
+        allowed = super().has_delete_permission(request, obj) and finished
+        return allowed and (obj is None or can_act(request.user, obj.app.organization))

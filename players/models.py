@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import F, Q
@@ -207,3 +208,53 @@ class CsvExport(models.Model):
     @property
     def relative_path(self) -> str:
         return f"csv_exports/{self.app_id}/{self.file_name}"
+
+
+class CsvImport(models.Model):
+    """A CSV file of players being upserted into an app (players/imports.py does the work).
+
+    Progress is committed after every chunk: ``rows_processed`` rows have been read and either
+    written (``rows_created`` + ``rows_updated``) or refused (``rows_failed``, the first
+    ``errors`` of them listed as ``{"row", "error"}``; row 1 is the first line after the header).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    app = models.ForeignKey("apps.App", on_delete=models.CASCADE, related_name="csv_imports")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # What the uploader called the file, and where it is kept under MEDIA_ROOT while it waits.
+    file_name = models.CharField(max_length=255, blank=True, default="")
+    relative_path = models.CharField(max_length=300)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    columns = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    bytes_read = models.PositiveBigIntegerField(default=0)
+    rows_processed = models.PositiveIntegerField(default=0)
+    rows_created = models.PositiveIntegerField(default=0)
+    rows_updated = models.PositiveIntegerField(default=0)
+    rows_failed = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=dj_timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "CSV import"
+        indexes = [models.Index(fields=["app", "status"], name="csv_import_app_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.file_name or 'players.csv'} ({self.status})"
+
+    @property
+    def percent_read(self) -> int:
+        if self.status == self.Status.COMPLETED:
+            return 100
+        return min(100, self.bytes_read * 100 // self.size_bytes) if self.size_bytes else 0

@@ -292,6 +292,12 @@ HERALD_TRUSTED_PROXY_COUNT = env_int("HERALD_TRUSTED_PROXY_COUNT", 0)
 HERALD_CSV_EXPORT_TTL_SECONDS = env_int("HERALD_CSV_EXPORT_TTL_SECONDS", 3 * 24 * 3600)
 # An export still "running" after this long is presumed dead and no longer blocks a new one.
 HERALD_CSV_EXPORT_LEASE_SECONDS = env_int("HERALD_CSV_EXPORT_LEASE_SECONDS", 3600)
+# CSV imports of players (players/imports.py): the largest upload, and how long a running
+# import's claim lasts before a redelivered task may start it again.
+HERALD_CSV_IMPORT_MAX_BYTES = env_int("HERALD_CSV_IMPORT_MAX_BYTES", 1024 * 1024 * 1024)
+HERALD_CSV_IMPORT_LEASE_SECONDS = env_int("HERALD_CSV_IMPORT_LEASE_SECONDS", 3600)
+# Bytes of the file per chunk: each chunk is one transaction, and progress is written after each.
+HERALD_CSV_IMPORT_CHUNK_BYTES = env_int("HERALD_CSV_IMPORT_CHUNK_BYTES", 8 * 1024 * 1024)
 
 # --- Delivery pipeline --------------------------------------------------------------------
 HERALD_BATCH_SIZE = env_int("HERALD_BATCH_SIZE", 1000)  # recipients per delivery task

@@ -172,3 +172,47 @@ class PlayerPageSerializer(serializers.Serializer):
     offset = serializers.IntegerField()
     limit = serializers.IntegerField()
     players = PlayerOutputSerializer(many=True)
+
+
+class CsvImportErrorSerializer(serializers.Serializer):
+    row = serializers.IntegerField(help_text="1 is the first line after the header")
+    error = serializers.CharField()
+
+
+class CsvImportOutputSerializer(serializers.Serializer):
+    """A CSV import job (Herald's extension; OneSignal has no import endpoint)."""
+
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=["pending", "running", "completed", "failed"])
+    file_name = serializers.CharField()
+    columns = serializers.ListField(child=serializers.CharField())
+    size_bytes = serializers.IntegerField()
+    bytes_read = serializers.IntegerField()
+    rows_processed = serializers.IntegerField()
+    rows_created = serializers.IntegerField()
+    rows_updated = serializers.IntegerField(help_text="Existing players whose values changed")
+    rows_failed = serializers.IntegerField()
+    errors = CsvImportErrorSerializer(many=True, help_text="The first 100 rows refused")
+    error = serializers.CharField(allow_null=True, help_text="Why the whole import failed")
+    created_at = serializers.IntegerField()
+    started_at = serializers.IntegerField(allow_null=True)
+    finished_at = serializers.IntegerField(allow_null=True)
+
+    def to_representation(self, job) -> dict:
+        return {
+            "id": str(job.id),
+            "status": job.status,
+            "file_name": job.file_name,
+            "columns": job.columns,
+            "size_bytes": job.size_bytes,
+            "bytes_read": job.bytes_read,
+            "rows_processed": job.rows_processed,
+            "rows_created": job.rows_created,
+            "rows_updated": job.rows_updated,
+            "rows_failed": job.rows_failed,
+            "errors": job.errors,
+            "error": job.error or None,
+            "created_at": unix(job.created_at),
+            "started_at": unix(job.started_at),
+            "finished_at": unix(job.finished_at),
+        }

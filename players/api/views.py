@@ -4,15 +4,23 @@ import hashlib
 
 import orjson
 from django.conf import settings
+from django.http.multipartparser import MultiPartParserError
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
 from core.api.base import AppKeyView, DeviceView, parse_uuid
 from core.api.errors import NO_USER_WITH_ID, ApiError
-from core.api.schema_docs import ERROR_RESPONSES, SuccessSerializer, SuccessWithIdSerializer
+from core.api.schema_docs import (
+    ERROR_RESPONSES,
+    NOT_FOUND_RESPONSES,
+    SuccessSerializer,
+    SuccessWithIdSerializer,
+)
 from players.api.serializers import (
     CsvExportInputSerializer,
     CsvExportOutputSerializer,
+    CsvImportOutputSerializer,
     FocusInputSerializer,
     PlayerInputSerializer,
     PlayerOutputSerializer,
@@ -22,6 +30,8 @@ from players.api.serializers import (
     TagsInputSerializer,
 )
 from players.export_services import csv_export_start
+from players.import_services import csv_import_start
+from players.models import CsvImport
 from players.selectors import MAX_PAGE_SIZE, player_get, player_page
 from players.services import (
     player_delete,
@@ -273,3 +283,89 @@ class CsvExportView(AppKeyView):
             segment_name=data.get("segment_name"),
         )
         return Response({"csv_file_url": export.url})
+
+
+UPLOAD_CHUNK_BYTES = 1024 * 1024
+RAW_UPLOAD_TYPES = {
+    "text/csv",
+    "application/csv",
+    "text/plain",
+    "application/gzip",
+    "application/x-gzip",
+    "application/octet-stream",
+}
+UPLOAD_HELP = (
+    "Send the CSV file (or a gzip of it) as a multipart/form-data field named file, "
+    "or as the request body with Content-Type: text/csv or application/gzip"
+)
+
+
+class CsvImportView(AppKeyView):
+    """Herald's extension (OneSignal has no import endpoint): upsert players from a CSV with the
+    columns csv_export writes, so an export can be imported again."""
+
+    rate_limit_bucket = "exports"
+
+    @extend_schema(
+        operation_id="import_players",
+        summary="CSV import (Herald extension)",
+        description=(
+            "Upload a CSV (plain or gzip) whose header names columns of csv_export; identifier and "
+            "device_type are required. Players are upserted on (app, identifier) by a worker; poll "
+            "GET /apps/{app_id}/players/csv_import/{id} for progress and the first 100 rows refused. "
+            + UPLOAD_HELP
+            + "."
+        ),
+        auth=APP_KEY,
+        request={
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+                "required": ["file"],
+            },
+            "text/csv": OpenApiTypes.BINARY,
+            "application/gzip": OpenApiTypes.BINARY,
+        },
+        responses={202: CsvImportOutputSerializer, **ERROR_RESPONSES},
+    )
+    def post(self, request, app_id: str):
+        raw = request._request
+        content_type = raw.META.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+        try:
+            length = int(raw.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        limit = settings.HERALD_CSV_IMPORT_MAX_BYTES
+        if length > limit + UPLOAD_CHUNK_BYTES:  # room for the multipart envelope
+            raise ApiError(413, {"errors": [f"The CSV file is larger than {limit} bytes"]})
+        if content_type == "multipart/form-data":
+            try:
+                upload = raw.FILES.get("file")
+            except MultiPartParserError as exc:
+                raise ApiError.bad_request(f"The multipart body could not be read: {exc}"[:300]) from exc
+            if upload is None:
+                raise ApiError.bad_request(UPLOAD_HELP)
+            chunks, file_name = upload.chunks(UPLOAD_CHUNK_BYTES), upload.name or ""
+        elif content_type in RAW_UPLOAD_TYPES:
+            chunks, file_name = iter(lambda: raw.read(UPLOAD_CHUNK_BYTES), b""), ""
+        else:
+            raise ApiError.bad_request(UPLOAD_HELP)
+        job = csv_import_start(app=self.app, chunks=chunks, file_name=file_name)
+        return Response(CsvImportOutputSerializer(job).data, status=202)
+
+
+class CsvImportDetailView(AppKeyView):
+    rate_limit_bucket = "players_read"
+
+    @extend_schema(
+        operation_id="get_player_import",
+        summary="CSV import progress (Herald extension)",
+        auth=APP_KEY,
+        responses={200: CsvImportOutputSerializer, **ERROR_RESPONSES, **NOT_FOUND_RESPONSES},
+    )
+    def get(self, request, app_id: str, import_id: str):
+        import_uuid = parse_uuid(import_id)
+        job = CsvImport.objects.filter(app=self.app, pk=import_uuid).first() if import_uuid else None
+        if job is None:
+            raise ApiError.not_found("CSV import not found")
+        return Response(CsvImportOutputSerializer(job).data)
