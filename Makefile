@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 CLIENTS := var/clients/.installed
 
-.PHONY: setup run test test-all lint format clients clean
+.PHONY: setup run test test-all lint format clients clean bench
 
 setup: $(INSTALLED)
 
@@ -38,6 +38,18 @@ test: setup clients
 test-all: setup clients
 	@bin/ensure-services
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Every benchmark at a size that takes about 10 minutes in all on 2 cores (python -m bench <name>
+# --players 1000000 for the full size; results and commands in BENCHMARKS.md). Each creates and
+# drops its own herald_bench_<pid> database and uses Redis dbs 8 and 9.
+bench: setup
+	@bin/ensure-services
+	$(PY) -m bench fanout --players 20000 --mix android,ios,web
+	$(PY) -m bench ingest --players 100000 --duration 10
+	$(PY) -m bench create --players 200000 --requests 100
+	$(PY) -m bench audience --players 200000
+	$(PY) -m bench bulk --players 100000
+	$(PY) -m bench scaling --players 10000 --workers 1,2,4 --latency-ms 0,20
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -3,17 +3,25 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import fanout
+from bench import audience, bulk, create, fanout, ingest, scaling
+
+BENCHMARKS = {
+    "fanout": (fanout, "one notification to N players, POST to completed_at"),
+    "ingest": (ingest, "on_session, POST /players and PUT /players/{id} under load, vs a bare Django view"),
+    "create": (create, "POST /notifications latency: a 1,000,000-player segment vs 10 player ids"),
+    "audience": (audience, "count and stream filter audiences over N players, with EXPLAIN"),
+    "bulk": (bulk, "CSV import and csv_export of N players, rows per second"),
+    "scaling": (scaling, "fan-out with 1, 2 and 4 worker processes, without and with gateway latency"),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    fanout.add_arguments(
-        commands.add_parser("fanout", help="one notification to N players, POST to completed_at")
-    )
+    for name, (module, help_text) in BENCHMARKS.items():
+        module.add_arguments(commands.add_parser(name, help=help_text, description=module.__doc__))
     args = parser.parse_args(argv)
-    return {"fanout": fanout.run}[args.command](args)
+    return BENCHMARKS[args.command][0].run(args)
 
 
 if __name__ == "__main__":

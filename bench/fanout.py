@@ -140,7 +140,9 @@ def run(args: argparse.Namespace) -> int:
     return status
 
 
-def _run_in(args: argparse.Namespace, mix, work: Path) -> int:
+def _run_in(args: argparse.Namespace, mix, work: Path, measure=None) -> int:
+    """The database, simulators and environment of a fan-out run; then ``measure`` (``_measure``
+    by default; bench/scaling.py passes its own)."""
     name = f"herald_bench_{os.getpid()}"  # never test_herald_*, the test suite's
     with stack.fresh_database(args.database_url, name) as database_url, stack.simulator(work / "sim") as sim:
         env = {
@@ -172,7 +174,7 @@ def _run_in(args: argparse.Namespace, mix, work: Path) -> int:
         call_command("migrate", verbosity=0)
         _flush(args.redis_url, args.broker_url)
         try:
-            return _measure(args, mix, sim, work, env)
+            return (measure or _measure)(args, mix, sim, work, env)
         finally:
             _flush(args.redis_url, args.broker_url)
 
