@@ -56,6 +56,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "core.middleware.DashboardSecurityHeadersMiddleware",
     "core.middleware.JsonErrorsMiddleware",
     # Last, as django-axes requires: turns a locked-out login into its 429 page.
     "axes.middleware.AxesMiddleware",
@@ -151,6 +152,22 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("HERALD_MAX_BODY_BYTES", 5 * 1024 * 1024)
 
 LOGIN_URL = "admin:login"
 
+# Security headers: X-Content-Type-Options, Referrer-Policy and Cross-Origin-Opener-Policy on
+# every response (SecurityMiddleware), X-Frame-Options on every response (DENY), HSTS in
+# production (config/settings/production.py), and this Content-Security-Policy on the dashboard.
+# Scripts and styles may be inline because a few dashboard templates carry small inline ones;
+# nothing is loaded from another origin, nothing may frame the dashboard, and forms post only to it.
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+HERALD_DASHBOARD_CSP = env.str(
+    "HERALD_DASHBOARD_CSP",
+    default=(
+        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; "
+        "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+    ),
+)
+
 # --- Dashboard login lockout (django-axes) --------------------------------------------------
 # After HERALD_LOGIN_FAILURE_LIMIT failed logins of one user name from one client address, that
 # pair is refused (429) for HERALD_LOGIN_LOCKOUT_MINUTES; a success resets the count. The pair,
@@ -227,6 +244,18 @@ OAUTH2_PROVIDER = {
     # A token requested without a scope gets MFP's default, which allows no push operation.
     "SCOPES": {"RegisteredClient": "Default scope of a confidential client; grants nothing"},
     "DEFAULT_SCOPES": ["RegisteredClient"],
+    # The rest of RFC 9700 (`manage.py check --deploy`). Herald grants client credentials only,
+    # so these switch off flows it never offers (implicit, password, plain PKCE, tokens in URLs,
+    # http redirects, refresh-token replay) rather than change anything it serves.
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
 }
 # Runtime names served at /<runtime>/api/az/v1/token besides "mfp".
 HERALD_MFP_RUNTIMES = env.list("HERALD_MFP_RUNTIMES", default=["mfp"])

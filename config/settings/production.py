@@ -24,8 +24,21 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SESSION_COOKIE_SECURE", True)
 CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", True)
-SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0)
+# HSTS on every https response (one year, this host and its subdomains). Preloading is a
+# commitment to the browsers' lists that only the operator can make: off unless asked for.
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SILENCED_SYSTEM_CHECKS = [
+    # security.W008 (SECURE_SSL_REDIRECT off): TLS ends at the reverse proxy, which redirects
+    # http to https for browsers. Django redirecting too would answer the compose health check
+    # and Prometheus (plain http on the private network) with 301s, and a 301 to an API POST
+    # loses its body. DJANGO_SECURE_SSL_REDIRECT=1 turns it on where no proxy does it.
+    "security.W008",
+    # security.W021 (HSTS preload off): see SECURE_HSTS_PRELOAD above.
+    "security.W021",
+]
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 # One JSON object per log line unless HERALD_LOG_FORMAT=text.
 HERALD_LOG_FORMAT = env.str("HERALD_LOG_FORMAT", default="json")
