@@ -33,6 +33,7 @@ from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -43,7 +44,7 @@ from imfpush.clients import confidential_client_create
 from imfpush.models import Tag
 from imfpush.services import mfp_application_create
 from notifications.models import Notification, Template
-from players.models import CsvExport
+from players.models import CsvExport, CsvImport
 from tests.conftest import make_tenant
 from tests.factories import AppFactory, PlayerFactory, SegmentFactory
 from tests.security.support import changed_tables, leaked_markers, module_data, rolled_back, snapshot
@@ -127,6 +128,12 @@ def populate_tenant(tag: str):
             webhook=webhook, event_type="notification.sent", payload={"marker": f"mark-{tag}-call"}
         ),
         "auth.group": Group.objects.create(name=f"mark-{tag}-group"),
+        "players.csvimport": CsvImport.objects.create(
+            app=app,
+            file_name=f"mark-{tag}-import.csv",
+            relative_path=f"imports/{tag}.csv",
+            status=CsvImport.Status.COMPLETED,
+        ),
     }
     markers = [
         f"mark-{tag}-{what}"
@@ -144,6 +151,7 @@ def populate_tenant(tag: str):
             "mfptag",
             "hook",
             "call",
+            "import",
         )
     ]
     return org, app, objects, markers
@@ -193,7 +201,8 @@ def module_world(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture
-def world(module_world, db):
+def world(module_world, db, settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")  # uploads and exports write files there
     return module_world
 
 
@@ -314,6 +323,11 @@ CUSTOM_URLS: dict[str, tuple[tuple[str, ...], dict]] = {
     "notifications_notification_compose": (("GET", "POST"), {"app": "{app}", "contents_en": "Hi"}),
     "notifications_notification_estimate": (("POST",), {"app": "{app}"}),
     "segments_segment_count": (("POST",), {"app": "{app}", "filters": "[]"}),
+    # bytes: an uploaded file.
+    "players_player_import_csv": (
+        ("GET", "POST"),
+        {"app": "{app}", "file": b"identifier,device_type\nx,1\n"},
+    ),
 }
 STANDARD = {"changelist", "add", "history", "delete", "change"}
 
@@ -465,7 +479,10 @@ def test_object_pages(label, world):
 def test_custom_views(name, world):
     label, _name, _kind, pattern = next(u for u in admin_urls() if u[1] == name)
     methods, data = CUSTOM_URLS[name]
-    data = {k: v.format(app=world.victim_app.pk) for k, v in data.items()}
+    data = {
+        k: SimpleUploadedFile("players.csv", v) if isinstance(v, bytes) else v.format(app=world.victim_app.pk)
+        for k, v in data.items()
+    }
     kwargs = {name: world.objects[label].pk for name in pattern.pattern.converters}
     url = reverse(f"admin:{name}", kwargs=kwargs)
     for persona in ("outsider", "viewer"):
