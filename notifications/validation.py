@@ -332,8 +332,8 @@ def _check_sizes(body: dict, app: App | None = None, device_types: set[int] | No
             raise ApiError.bad_request(WEB_PUSH_TOO_LARGE.format(limit=MAX_PLAINTEXT_BYTES, size=size))
     if device_types and device_types & {0, 9}:  # iOS and macOS: APNs
         _check_apns_size(body)
-    if device_types and device_types & {1, 6}:  # Android (FCM) and Windows (WNS)
-        _check_fcm_wns_sizes(body, device_types)
+    if device_types and device_types & {1, 2, 6, 13}:  # FCM, ADM, WNS, Huawei
+        _check_built_sizes(body, device_types, app)
 
 
 def _check_apns_size(body: dict) -> None:
@@ -390,14 +390,23 @@ def _rendered_languages(body: dict):
         )
 
 
-def _check_fcm_wns_sizes(body: dict, device_types: set[int]) -> None:
-    """FCM (4096 bytes of data + notification) and WNS (5000-byte body) measured on the payloads
-    the providers build, as for APNs: the 3500-byte rule counts raw text once, while FCM carries
-    the text twice and both escape it (JSON \\u escapes, XML entities). Found by tests/fuzz."""
+def _check_built_sizes(body: dict, device_types: set[int], app: App | None) -> None:
+    """FCM (4096 bytes of data + notification), Amazon ADM (6 KB of data), WNS (5000-byte body) and
+    Huawei Push Kit (4096-byte message) measured on the payloads the providers build, as for APNs:
+    the 3500-byte rule counts raw text once, while these carry it twice or as JSON inside JSON,
+    and escape it (JSON \\u escapes, XML entities). Found by tests/fuzz."""
     import uuid
 
-    from notifications.providers import fcm, wns
+    import orjson
+
+    from notifications.providers import adm, fcm, hms, wns
     from notifications.providers.base import Recipient
+
+    def refuse(platform: str, limit: int, size: int, language: str) -> ApiError:
+        return ApiError.bad_request(
+            f"Message {platform} payload must not exceed {limit} bytes; this notification's is {size} "
+            f"(language {language}): shorten the contents, headings or data"
+        )
 
     for language, message in _rendered_languages(body):
         if 1 in device_types:
@@ -406,20 +415,23 @@ def _check_fcm_wns_sizes(body: dict, device_types: set[int]) -> None:
             )
             size = fcm.payload_size(fcm.build_message(nobody, message))
             if size > fcm.MAX_PAYLOAD:
-                raise ApiError.bad_request(
-                    f"Message Android (FCM) payload must not exceed {fcm.MAX_PAYLOAD} bytes; this "
-                    f"notification's is {size} (language {language}): shorten the contents, headings or data"
-                )
+                raise refuse("Android (FCM)", fcm.MAX_PAYLOAD, size, language)
+        if 2 in device_types:
+            size = len(orjson.dumps(adm.build_body(message)["data"]))
+            if size > adm.MAX_DATA_BYTES:
+                raise refuse("Amazon (ADM)", adm.MAX_DATA_BYTES, size, language)
         if 6 in device_types:
             nobody = Recipient(
                 player_id=uuid.UUID(int=0), device_type=6, identifier="", language=None, tags={}
             )
             size = max(len(request.body) for request in wns.build_requests(nobody, message, token=""))
             if size > wns.MAX_PAYLOAD:
-                raise ApiError.bad_request(
-                    f"Message Windows (WNS) payload must not exceed {wns.MAX_PAYLOAD} bytes; this "
-                    f"notification's is {size} (language {language}): shorten the contents or headings"
-                )
+                raise refuse("Windows (WNS)", wns.MAX_PAYLOAD, size, language)
+        if 13 in device_types:
+            title = getattr(app, "name", None) or ""
+            size = len(orjson.dumps(hms.build_message(message, default_title=title)))
+            if size > hms.MAX_MESSAGE_BYTES:
+                raise refuse("Huawei (Push Kit)", hms.MAX_MESSAGE_BYTES, size, language)
 
 
 def _image_urls(body: dict):

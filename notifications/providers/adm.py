@@ -53,6 +53,8 @@ ACCEPT_TYPE = "com.amazon.device.messaging.ADMSendResult@1.0"
 MIN_EXPIRES_AFTER = 60
 MAX_EXPIRES_AFTER = 2_678_400  # 31 days
 MAX_CONSOLIDATION_KEY = 64
+# ADM refuses a message whose data exceeds 6 KB (413 MessageTooLarge).
+MAX_DATA_BYTES = 6144
 PERMANENT_REASONS = {"InvalidRegistrationId", "Unregistered"}
 STATUS_REASONS = {
     400: "InvalidData",

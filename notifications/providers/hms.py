@@ -50,6 +50,8 @@ from notifications.providers.http2 import Http2Client, HttpRequest, HttpResponse
 from notifications.providers.oauth import ClientCredentialsTokens, TokenAuthError
 
 MAX_TOKENS_PER_REQUEST = 1000
+# Push Kit refuses a message over 4096 bytes (80300008), measured without its tokens.
+MAX_MESSAGE_BYTES = 4096
 MAX_TTL_SECONDS = 1_296_000  # 15 days
 SUCCESS = "80000000"
 PARTIAL_SUCCESS = "80100000"

@@ -14,6 +14,8 @@ payload with the provider's own builder, and measures it against the gateway's l
 | FCM | 4,096 bytes | data + notification (+ android.data/notification), compact JSON |
 | Web Push | 3,993 bytes | the plaintext before aes128gcm (one 4,096-byte record) |
 | WNS | 5,000 bytes | each request body |
+| Huawei Push Kit | 4,096 bytes | the message without its tokens |
+| Amazon ADM | 6,144 bytes | the data object |
 | SMS | 3,500 bytes | the text, which the gateway request carries unchanged |
 """
 
@@ -29,7 +31,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from core.api.errors import ApiError
-from notifications.providers import apns, fcm, webpush, wns
+from notifications.providers import adm, apns, fcm, hms, webpush, wns
 from notifications.providers.base import Recipient, RenderedMessage
 from notifications.providers.sms import build_query
 from notifications.rendering import pick_language
@@ -39,6 +41,8 @@ from tests.factories import AppFactory
 FCM_LIMIT = 4096
 WEB_PUSH_LIMIT = webpush.MAX_PLAINTEXT_BYTES
 WNS_LIMIT = 5000
+HMS_LIMIT = 4096
+ADM_LIMIT = 6144
 SMS_LIMIT = 3500
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -99,6 +103,11 @@ def bodies(draw) -> dict:
         body["big_picture"] = "https://93.184.216.34/" + "p" * draw(st.integers(0, 300))
     if draw(st.booleans()):
         body["apns_push_type_override"] = "voip"
+    # One platform alone, sometimes: a limit can be looser than another platform's (every push
+    # platform is targeted by default).
+    flag = draw(st.sampled_from([None, "isIos", "isAndroid", "isHuawei", "isAdm", "isWP_WNS", "isAnyWeb"]))
+    if flag:
+        body[flag] = True
     return body
 
 
@@ -167,6 +176,11 @@ def check_payloads(app, body: dict) -> None:
         if 6 in request.device_types:
             for http_request in wns.build_requests(recipient(6, language), message, token="t"):
                 assert len(http_request.body) <= WNS_LIMIT, ("wns", language)
+        if 13 in request.device_types:
+            built = hms.build_message(message, default_title=app.name)
+            assert len(orjson.dumps(built)) <= HMS_LIMIT, ("hms", language)
+        if 2 in request.device_types:
+            assert len(orjson.dumps(adm.build_body(message)["data"])) <= ADM_LIMIT, ("adm", language)
 
 
 @pytest.fixture
@@ -217,6 +231,9 @@ def test_validated_sms_text_reaches_the_gateway_whole(app, contents):
         ({"isAndroid": True}, {"en": "a" * 2100}, "Android (FCM) payload must not exceed 4096 bytes"),
         # The toast escapes & as &amp;: 1,100 bytes of text become 5,500.
         ({"isWP_WNS": True}, {"en": "&" * 1100}, "Windows (WNS) payload must not exceed 5000 bytes"),
+        # Push Kit's data is JSON inside JSON: a quote costs 4 bytes there, and 2 in the notification.
+        ({"isHuawei": True}, {"en": '"' * 1100}, "Huawei (Push Kit) payload must not exceed 4096 bytes"),
+        ({"isAdm": True}, {"en": "\x07" * 1100}, "Amazon (ADM) payload must not exceed 6144 bytes"),
     ],
 )
 def test_payloads_the_gateway_would_refuse_are_a_400(api_root, own, flags, contents, platform):
