@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 CLIENTS := var/clients/.installed
 
-.PHONY: setup run test test-all lint format clients clean bench
+.PHONY: setup run test test-all soak lint format clients clean bench
 
 setup: $(INSTALLED)
 
@@ -38,6 +38,14 @@ test: setup clients
 test-all: setup clients
 	@bin/ensure-services
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The long reliability runs (tests/reliability, marked slow): 200,000-recipient fan-outs with kill -9
+# of workers, the beat and PostgreSQL, Redis lost or down for 60 s, the full gateway fault matrix.
+# Each run's figures are appended to var/reliability/soak.jsonl (RELIABILITY.md quotes them).
+soak: setup
+	@bin/ensure-services
+	@mkdir -p var/reliability
+	HERALD_RELIABILITY_LOG=$(CURDIR)/var/reliability/soak.jsonl $(PY) -m pytest -m slow -s tests/reliability $(PYTEST_ARGS)
 
 # Every benchmark at a size that takes about 10 minutes in all on 2 cores (python -m bench <name>
 # --players 1000000 for the full size; results and commands in BENCHMARKS.md). Each creates and

@@ -47,8 +47,12 @@ from notifications.providers.base import (
 )
 from notifications.providers.http2 import Http2Client, HttpRequest, HttpResponse, shared_client
 
-MAX_IN_FLIGHT = 32
 CONNECTIONS_PER_GATEWAY = 8
+# HTTP/1.1 carries one request per connection: no more in flight than connections. A request
+# handed to libcurl beyond that waits inside it for a connection with its timeout already running,
+# so a slow gateway made queued requests time out mid-flight after the gateway had them (sent
+# twice, or counted errored though delivered; tests/reliability/test_fault_matrix.py).
+MAX_IN_FLIGHT = CONNECTIONS_PER_GATEWAY
 TIMEOUT_MS = 20_000
 ALL_REJECTED_MIN_BATCH = 5
 _PLACEHOLDER = re.compile(r"\{(phoneNumber|message|from|mediaUrls)\}")
