@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 import orjson
 from django.utils import timezone
+from rest_framework import exceptions
 from rest_framework.parsers import JSONParser
 from rest_framework.views import APIView
 
@@ -119,6 +120,11 @@ class OneSignalView(APIView):
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         self.key = None
+        # A method the route does not have is a 405 whatever the key or app_id (onesignal-api.md
+        # §2.2 rule 4); DRF would resolve the tenant first and answer its 400/403 instead.
+        method = request.method.lower()
+        if method not in self.http_method_names or not hasattr(self, method):
+            raise exceptions.MethodNotAllowed(request.method)
         self.resolve_tenant()
         bind_app(getattr(self, "app", None))  # the app id on every log line of this request
         if self.rate_limit_bucket:

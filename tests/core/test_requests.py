@@ -33,6 +33,18 @@ def test_unknown_routes_and_methods_answer_json(api, own):
     assert wrong_method.status_code == 405 and wrong_method.json() == {"errors": ["Method Not Allowed"]}
 
 
+@pytest.mark.parametrize("method", ["TRACE", "PUT"])
+@pytest.mark.parametrize(
+    "path", ["/players?app_id=", "/apps/0/segments/0", "/notifications/x/history", "/apps"]
+)
+def test_a_wrong_method_is_a_405_before_any_key_or_app_id_check(api, api_root, method, path):
+    """Found by tests/fuzz (OneSignal's spec 1.0.2 run): the tenant was resolved first, so a
+    wrong method without a key or app_id answered the 400/403 of the missing key instead."""
+    for client in (api, api_root):
+        response = client.request(method, path)
+        assert response.status_code == 405 and response.json() == {"errors": ["Method Not Allowed"]}
+
+
 def test_invalid_json_is_a_400(api, own):
     response = api.post("/players", raw=b'{"app_id": ', key=own.app_key)
     assert response.status_code == 400 and response.json() == {"errors": ["Invalid JSON body"]}
