@@ -488,8 +488,22 @@ def _compile_app_version(entry: dict, now: datetime) -> Q:
     return Q(game_version__isnull=False) & ~Q(game_version="") & Q(compare)
 
 
+# PostgreSQL raises "value out of range: underflow" where a float8 product rounds to zero
+# (radians(5e-324), power(1e-200, 2)). Angles this close to zero are snapped to zero, in Python
+# for the operands and in SQL for the columns and differences: at most 1e-9 degrees, 0.1 mm.
+_SNAP_DEGREES = 1e-9
+
+
+def _snap(degrees: float) -> float:
+    return 0.0 if abs(degrees) < _SNAP_DEGREES else degrees
+
+
+def _snapped_sql(expression: str) -> str:
+    return f"(CASE WHEN abs({expression}) < {_SNAP_DEGREES!r} THEN 0 ELSE {expression} END)"
+
+
 def _compile_location(entry: dict, now: datetime) -> Q:
-    radius, lat, lng = entry["radius"], entry["lat"], entry["long"]
+    radius, lat, lng = entry["radius"], _snap(entry["lat"]), _snap(entry["long"])
     located = Q(lat__isnull=False, long__isnull=False)
     angle = radius / EARTH_RADIUS_METRES  # the radius as an angle at the centre of the earth
     if angle >= math.pi:
@@ -510,14 +524,16 @@ def _compile_location(entry: dict, now: datetime) -> Q:
             else:
                 box &= Q(long__gte=low, long__lte=high)
     # LEAST(1, …): rounding can push the haversine term past 1, where asin() would raise.
+    # Every angle is snapped (see _SNAP_DEGREES), so no product can underflow into an error.
     haversine = Sql(
         "COALESCE(2 * %s * asin(LEAST(1.0, sqrt("
-        "power(sin(radians({0} - %s) / 2), 2) "
-        "+ cos(radians(%s)) * cos(radians({0})) * power(sin(radians({1} - %s) / 2), 2)"
+        f"power(sin(radians({_snapped_sql('{0} - %s')}) / 2), 2) "
+        f"+ cos(radians(%s)) * cos(radians({_snapped_sql('{0}')})) "
+        f"* power(sin(radians({_snapped_sql('{1} - %s')}) / 2), 2)"
         "))) <= %s, false)",
         F("lat"),
         F("long"),
-        params=(EARTH_RADIUS_METRES, lat, lat, lng, radius),
+        params=(EARTH_RADIUS_METRES, lat, lat, lat, lng, lng, radius),
     )
     return located & box & Q(haversine)
 

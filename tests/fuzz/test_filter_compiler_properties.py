@@ -385,6 +385,11 @@ def _near_location_edge(specs: list[dict], filters: list[dict]) -> bool:
 
 def check_agreement(app, specs: list[dict], filters: list[dict]) -> None:
     assume(not _near_location_edge(specs, filters))
+    with transaction.atomic():  # a database error fails this example only, with its own traceback
+        _check_agreement(app, specs, filters)
+
+
+def _check_agreement(app, specs: list[dict], filters: list[dict]) -> None:
     rows = _store(app, specs)
     q = compile_filters(filters, now=NOW)
     selected = set(Player.objects.filter(app=app).filter(q).values_list("pk", flat=True))
@@ -461,3 +466,20 @@ def test_any_filter_list_is_refused_or_runs(app, filters):
     )
     with transaction.atomic():  # a database error fails this example only, with its own traceback
         check_no_database_error(app, filters)
+
+
+@pytest.mark.parametrize(
+    ("lat", "long"), [(5e-324, 0.0), (0.0, 1e-310), (1e-200, -1e-200), (89.9999999999, 1e-320)]
+)
+def test_a_location_near_zero_degrees_is_measured_not_an_underflow(app, lat, long):
+    """Found by the long property run: radians() and power() of subnormal angles raised
+    "value out of range: underflow" in PostgreSQL, a 500 for any filter or player near 0."""
+    near = Player.objects.create(app=app, device_type=1, lat=lat, long=long)
+    Player.objects.create(app=app, device_type=1, lat=lat + 1, long=long)
+    for centre in ((lat, long), (1e-300, 0.0), (0.0, 0.0)):
+        if abs(centre[0] - lat) > 1:
+            continue
+        filters = [{"field": "location", "radius": 1000, "lat": centre[0], "long": centre[1]}]
+        with transaction.atomic():
+            selected = set(Player.objects.filter(app=app).filter(compile_filters(filters, now=NOW)))
+        assert selected == {near}

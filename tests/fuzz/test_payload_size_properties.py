@@ -249,3 +249,17 @@ def test_the_same_texts_fit_where_the_gateway_allows_them(api_root, own):
     assert response.status_code == 200, response.content
     body["contents"] = {"en": "&" * 900}
     assert api_root.post("/notifications", {**body, "isWP_WNS": True}, key=own.app_key).status_code == 200
+
+
+def test_web_push_measures_the_text_that_is_longest_as_json(api_root, own):
+    """Found by the long property run: the estimate took the longest text in bytes (fr), while
+    the escaped en text is the longer plaintext (a 3,994-byte payload passed)."""
+    body = {
+        "app_id": str(own.app.id),
+        "included_segments": ["All"],
+        "isAnyWeb": True,
+        "contents": {"en": "\x07" * 660, "fr": "a" * 700},
+    }
+    response = api_root.post("/notifications", body, key=own.app_key)
+    assert response.status_code == 400
+    assert f"Web push payload must not exceed {WEB_PUSH_LIMIT} bytes" in response.json()["errors"][0]
