@@ -389,7 +389,7 @@ def test_an_export_imports_into_another_app_as_the_same_players(own, teammate):
         expires_at=timezone.now() + timedelta(days=1),
         extra_fields=list(EXTRA_COLUMNS),
     )
-    write_export(export)
+    assert write_export(export) == 30
     job = imported(teammate.app, export_path(export).read_bytes())
     assert (job.status, job.rows_created, job.rows_failed) == ("completed", 30, 0), job.errors
     fields = [
