@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from bench import audience, bulk, create, fanout, ingest, scaling
@@ -21,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, (module, help_text) in BENCHMARKS.items():
         module.add_arguments(commands.add_parser(name, help=help_text, description=module.__doc__))
     args = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C: the benchmark's database is dropped, its processes stopped.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     return BENCHMARKS[args.command][0].run(args)
 
 
