@@ -197,6 +197,113 @@ REQUEST_BODIES = {
 }
 
 
+def _entity(required: tuple[str, ...], **properties: dict) -> dict:
+    """A response object: the properties the contract guarantees are required; optional ones are
+    left out when unset, never null (§1.5)."""
+    return {"type": "object", "required": list(required), "properties": properties}
+
+
+def _page(key: str, item: dict) -> dict:
+    return _entity(
+        (key, "pageInfo"),
+        **{
+            key: {"type": "array", "items": item},
+            "pageInfo": _entity(
+                ("count", "totalCount", "next", "previous"),
+                count={"type": "integer", "minimum": 0},
+                totalCount={"type": "integer", "minimum": 0},
+                next=_STRING,
+                previous=_STRING,
+            ),
+        },
+    )
+
+
+_TIME = {"type": "string", "pattern": "^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ$"}
+_MODE = {"type": "string", "enum": ["API", "ADMIN", "DASHBOARD", "SDK"]}
+_APPLICATION = _entity(
+    ("applicationId", "href"), applicationId=_STRING, href=_STRING, enabled={"type": "boolean"}
+)
+_DEVICE_OUT = _entity(
+    ("deviceId", "href", "userId"),
+    deviceId=_STRING,
+    href=_STRING,
+    userId=_STRING,
+    createdMode=_STRING,
+    createdTime=_TIME,
+    lastUpdatedTime=_TIME,
+    platform={"type": "string", "enum": ["A", "G", "W"]},
+    token=_STRING,
+    phoneNumber=_STRING,
+    userAgent=_STRING,
+)
+_TAG_OUT = _entity(
+    ("href", "name"),
+    href=_STRING,
+    name=_STRING,
+    createdMode=_STRING,
+    createdTime=_TIME,
+    description=_STRING,
+    lastUpdatedTime=_TIME,
+    subscriptionCount={"type": "integer", "minimum": 0},
+)
+_SUBSCRIPTION_OUT = _entity(
+    ("deviceId", "href", "subscriptionId", "tagName", "userId"),
+    deviceId=_STRING,
+    href=_STRING,
+    subscriptionId=_STRING,
+    tagName=_STRING,
+    userId=_STRING,
+    createdMode=_STRING,
+    createdTime=_TIME,
+    platform={"type": "string", "enum": ["A", "G", "W"]},
+    token=_STRING,
+)
+_WEBHOOK_OUT = _entity(
+    ("eventTypes", "href", "name", "url"), eventTypes=_STRING, href=_STRING, name=_STRING, url=_STRING
+)
+# Success bodies by method, path below /imfpush/v1 (path parameters as {}) and status (§3). Any
+# other success body is described as an object.
+RESPONSE_BODIES = {
+    ("GET", "apps", "200"): _page("applications", _APPLICATION),
+    ("POST", "apps", "201"): _APPLICATION,
+    ("GET", "apps/{}", "200"): _APPLICATION,
+    ("GET", "apps/{}/status", "200"): _entity(("enabled",), enabled={"type": "boolean"}),
+    ("PUT", "apps/{}/status", "200"): _entity(
+        ("applicationId", "enabled"), applicationId=_STRING, enabled={"type": "boolean"}
+    ),
+    ("GET", "apps/{}/devices", "200"): _page("devices", _DEVICE_OUT),
+    ("POST", "apps/{}/devices", "201"): _DEVICE_OUT,
+    ("POST", "apps/{}/devices", "200"): _DEVICE_OUT,
+    ("GET", "apps/{}/devices/{}", "200"): _DEVICE_OUT,
+    ("PUT", "apps/{}/devices/{}", "200"): _DEVICE_OUT,
+    ("GET", "apps/{}/tags", "200"): _page("tags", _TAG_OUT),
+    ("POST", "apps/{}/tags", "201"): _TAG_OUT,
+    ("GET", "apps/{}/tags/{}", "200"): _TAG_OUT,
+    ("PUT", "apps/{}/tags/{}", "200"): _TAG_OUT,
+    ("GET", "apps/{}/subscriptions", "200"): _page("subscriptions", _SUBSCRIPTION_OUT),
+    ("POST", "apps/{}/subscriptions", "201"): _SUBSCRIPTION_OUT,
+    ("POST", "apps/{}/subscriptions", "200"): _SUBSCRIPTION_OUT,
+    ("GET", "apps/{}/subscriptions/{}", "200"): _SUBSCRIPTION_OUT,
+    ("GET", "apps/{}/webhooks", "200"): _page("webhooks", _WEBHOOK_OUT),
+    ("POST", "apps/{}/webhooks", "201"): _WEBHOOK_OUT,
+    ("PUT", "apps/{}/webhooks", "200"): _WEBHOOK_OUT,
+    ("GET", "apps/{}/webhooks/{}", "200"): _WEBHOOK_OUT,
+    ("PUT", "apps/{}/webhooks/{}", "200"): _WEBHOOK_OUT,
+    ("POST", "apps/{}/messages", "202"): _entity(
+        ("message", "messageId"), message={"type": "object"}, messageId=_STRING
+    ),
+    ("POST", "apps/{}/messages/bulk", "202"): _entity(
+        ("messages",),
+        messages={"type": "array", "items": _entity(("messageId", "href"), messageId=_STRING, href=_STRING)},
+    ),
+    ("GET", "apps/{}/messages/{}", "200"): _entity(
+        ("messageId", "href"), messageId=_STRING, href=_STRING, createdTime=_TIME, alert=_STRING
+    ),
+    ("GET", "health/status", "200"): _entity(("status",), status=_STRING),
+}
+
+
 def _json(schema: dict) -> dict:
     return {"application/json": {"schema": schema}}
 
@@ -210,6 +317,10 @@ class MfpAutoSchema(AutoSchema):
     def _last(self) -> str:
         segments = self._segments()
         return segments[-1] if segments else ""
+
+    def _route(self) -> str:
+        """The path below /imfpush/v1 with each parameter as ``{}`` (the key of the body tables)."""
+        return re.sub(r"\{\w+\}", "{}", self.path.removeprefix(BASE_PATH).strip("/"))
 
     def _collection(self) -> bool:
         return not self.path.rstrip("/").endswith("}") and self._last() in COLLECTION_QUERY
@@ -327,8 +438,7 @@ class MfpAutoSchema(AutoSchema):
                 "required": ["certificate"],
             }
             return {"content": {"multipart/form-data": {"schema": schema}}, "required": True}
-        route = re.sub(r"\{\w+\}", "{}", self.path.removeprefix(BASE_PATH).strip("/"))
-        body = REQUEST_BODIES.get((self.method, route), {"type": "object"})
+        body = REQUEST_BODIES.get((self.method, self._route()), {"type": "object"})
         return {"content": _json(body), "required": self.method == "POST"}
 
     def _get_response_bodies(self, direction="response"):
@@ -346,7 +456,8 @@ class MfpAutoSchema(AutoSchema):
                 content = {self.view.produces: {"schema": {"type": "string", "format": "binary"}}}
                 responses[code] = {"description": "OK", "content": content}
             else:
-                responses[code] = {"description": "OK", "content": _json({"type": "object"})}
+                body = RESPONSE_BODIES.get((self.method, self._route(), code), {"type": "object"})
+                responses[code] = {"description": "OK", "content": _json(body)}
         errors = ["406", "500"]
         if self.view.authenticated:
             # 400 on any method: a malformed query parameter (offset, size, expand, filter), a

@@ -52,6 +52,8 @@ from schemathesis.specs.openapi.checks import content_type_conformance, response
 from tests.fuzz.support import APP, LONG, RequestLog, run_all_operations, seed_ids, with_header
 
 REFERENCE = Path(django_settings.BASE_DIR).parent / "shared" / "reference" / "onesignal-openapi-1.0.2.yaml"
+if not REFERENCE.exists():
+    pytest.skip(f"{REFERENCE} is not beside this checkout", allow_module_level=True)
 # §2.1/§2.2: the statuses Herald (like OneSignal) answers with the error envelope.
 CONTRACT_ERRORS = {400, 403, 404, 405, 409, 413, 429}
 # Deviations 6-8: the JSON type of these properties in response bodies.
