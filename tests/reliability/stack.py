@@ -175,7 +175,7 @@ class RedisServer:
 # --- the processes ------------------------------------------------------------------------------
 
 
-def test_database_url() -> str:
+def stack_database_url() -> str:
     from tests.e2e.conftest import _test_database_url
 
     return _test_database_url()
@@ -356,7 +356,7 @@ def stack_env(*, redis: RedisServer, gateway: dict[str, str], media_root: Path, 
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": test_database_url(),
+        "DATABASE_URL": stack_database_url(),
         "REDIS_URL": redis.url(0),
         "CELERY_BROKER_URL": redis.url(1),
         "HERALD_MEDIA_ROOT": str(media_root),
