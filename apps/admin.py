@@ -46,7 +46,11 @@ class OrganizationScopedAdmin(admin.ModelAdmin):
         if request.user.is_superuser:
             return True
         if obj is None:
-            return Membership.objects.filter(user=request.user, role__in=ACTING_ROLES).exists()
+            # Asked for every model on every page (the sidebar's permissions): once per request.
+            if not hasattr(request, "_herald_acts_anywhere"):
+                acting = Membership.objects.filter(user=request.user, role__in=ACTING_ROLES).exists()
+                request._herald_acts_anywhere = acting
+            return request._herald_acts_anywhere
         return can_act(request.user, self.organization_of(obj))
 
     def has_add_permission(self, request):
