@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections import defaultdict
 from datetime import timedelta
 from uuid import UUID
@@ -53,6 +54,8 @@ RECIPIENT_FIELDS = (
     "player__notification_types",
     "player__invalid_identifier",
 )
+# Sends in a batch's first step (see deliver_batch).
+FIRST_STEP = 10
 OUTCOME_STATUS = {
     Outcome.SENT: Delivery.Status.SENT,
     Outcome.INVALID_RECIPIENT: Delivery.Status.FAILED,
@@ -99,17 +102,29 @@ def deliver_batch(*, batch_id: int) -> None:
             results.append(SendResult(row["player_id"], Outcome.INVALID_RECIPIENT, "unsubscribed"))
         else:
             sendable.append(row)
-    # Outcomes are committed after every ``HERALD_DELIVERY_RECORD_EVERY`` sends, and the lease
-    # renewed: a worker killed mid-batch leaves only the sends of its current step unrecorded, so
-    # the batch's retry resends (duplicates) at most that many, not the whole batch.
-    step = max(1, settings.HERALD_DELIVERY_RECORD_EVERY)
-    for start in range(0, len(sendable), step):
+    # Outcomes are committed after every step of sends, and the lease renewed: a worker killed
+    # mid-batch leaves only the sends of its current step unrecorded, so the batch's retry resends
+    # (duplicates) at most that many, not the whole batch. Steps start small and double up to
+    # ``HERALD_DELIVERY_RECORD_EVERY`` while a step takes under an eighth of the lease (halving
+    # above a quarter), so that a slow gateway never lets the lease run out while the batch is
+    # still being sent, when a second worker would take it and send it again.
+    most = max(1, settings.HERALD_DELIVERY_RECORD_EVERY)
+    budget = settings.HERALD_BATCH_LEASE_SECONDS / 4
+    step, start = min(most, FIRST_STEP), 0
+    while start < len(sendable):
+        began = time.monotonic()
         part = _send(notification, batch, sendable[start : start + step], ttl_left)
-        if start + step >= len(sendable):
+        start += step
+        if start >= len(sendable):
             results += part
             break
         results += [r for r in part if r.outcome is Outcome.TRANSIENT]
         _record(batch, notification, [r for r in part if r.outcome is not Outcome.TRANSIENT], last=False)
+        took = time.monotonic() - began
+        if took > budget:
+            step = max(1, step // 2)
+        elif took < budget / 2:
+            step = min(most, step * 2)
     _record(batch, notification, results)
 
 

@@ -123,17 +123,18 @@ def configure_every_channel(stack, sim, tenant) -> None:
         assert answer.status == 200
 
 
-def seed_every_platform(sim, app, per_platform: int, sms_players: int | None = None) -> dict[str, set[str]]:
-    """``per_platform`` subscribed players on each gateway (``sms_players`` on the SMS gateway);
-    returns platform -> identifiers."""
+def seed_every_platform(sim, app, per_platform: int, counts: dict | None = None) -> dict[str, set[str]]:
+    """``per_platform`` subscribed players on each gateway (``counts`` overrides some, by device
+    type); returns platform -> identifiers."""
+    counts = {**dict.fromkeys(PLATFORM_OF, per_platform), **(counts or {})}
     identifiers: dict[int, list[str]] = {
         IOS: [secrets.token_hex(32) for _ in range(per_platform)],
         ANDROID: [f"fcm-{secrets.token_urlsafe(16)}" for _ in range(per_platform)],
         ADM: sim.adm_registration_ids(per_platform),
         WNS: sim.wns_channels(per_platform),
-        EMAIL: [f"r{n}-{secrets.token_hex(3)}@example.com" for n in range(per_platform)],
+        EMAIL: [f"r{n}-{secrets.token_hex(3)}@example.com" for n in range(counts[EMAIL])],
         HMS: [f"hms-{secrets.token_hex(24)}" for _ in range(per_platform)],
-        SMS: [f"+1555{n:03d}{secrets.randbelow(10**4):04d}" for n in range(sms_players or per_platform)],
+        SMS: [f"+1555{n:03d}{secrets.randbelow(10**4):04d}" for n in range(counts[SMS])],
     }
     players = [
         Player(app=app, device_type=device_type, identifier=identifier)
@@ -165,7 +166,7 @@ def worker_rss_kb(worker) -> int:
 
 
 def run_matrix(
-    stack, sim, *, faults: tuple[str, ...], per_platform: int, rounds: int, bound_s: float, sms_players=None
+    stack, sim, *, faults: tuple[str, ...], per_platform: int, rounds: int, bound_s: float, counts=None
 ) -> dict:
     tenant = make_tenant()
     stack.start_web()
@@ -173,7 +174,7 @@ def run_matrix(
     worker = stack.start_worker()
     configure_every_channel(stack, sim, tenant)
     tenant.app.refresh_from_db()
-    tokens = seed_every_platform(sim, tenant.app, per_platform, sms_players)
+    tokens = seed_every_platform(sim, tenant.app, per_platform, counts)
     recipients = sum(len(t) for t in tokens.values())
     url = f"{stack.web_url}/api/v1/notifications"
     sends = [
@@ -275,25 +276,42 @@ def check_fault(
     return figures
 
 
+SHORT_LEASE_SECONDS = 20
+
+
+@pytest.mark.parametrize(
+    "pipeline_overrides",
+    [
+        {
+            "HERALD_GATEWAY_TIMEOUT_SECONDS": GATEWAY_TIMEOUT_SECONDS,
+            "HERALD_BATCH_LEASE_SECONDS": SHORT_LEASE_SECONDS,
+        }
+    ],
+)
 def test_fault_matrix_short(stack, sim):
-    """A few faults on every provider. 40 SMS players: at 1.5 s an answer (``slow``) they take longer
-    than the 3 s timeout over the client's 8 HTTP/1.1 connections, which is the regression for
-    requests that timed out while queued inside libcurl and were sent twice (or counted errored
-    although delivered)."""
+    """A few faults on every provider, and two regressions under ``slow`` (1.5 s an answer):
+
+    - 40 SMS take longer than the 3 s timeout over the client's 8 HTTP/1.1 connections: requests
+      queued inside libcurl timed out mid-flight and were sent twice (or counted errored although
+      delivered);
+    - 20 emails, sent one after another, take 30 s, longer than the 20 s lease: the lease ran out
+      while the batch was still being sent, a second worker took it and sent it again.
+    """
     record = run_matrix(
         stack,
         sim,
         faults=("5xx_storm", "429_retry_after", "reset", "malformed", "slow"),
         per_platform=5,
-        sms_players=40,
+        counts={SMS: 40, EMAIL: 20},
         rounds=1,
-        bound_s=120,
+        bound_s=150,
     )
     for row in record["results"]:
         for platform in SERVER_ERROR:
             assert row[platform]["duplicates"] == 0, row
     slow = record["results"][-1]
     assert slow["sms"] == {"sent": 40, "errored": 0, "sim_accepted": 40, "sim_rejected": 0, "duplicates": 0}
+    assert slow["email"] == {"sent": 20, "errored": 0, "sim_accepted": 20, "sim_rejected": 0, "duplicates": 0}
 
 
 @pytest.mark.slow
