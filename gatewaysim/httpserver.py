@@ -52,6 +52,7 @@ MAX_CONCURRENT_STREAMS = 1000
 STREAM_WINDOW = 1 << 20
 CONNECTION_WINDOW = 1 << 24
 SHUTDOWN_GRACE_SECONDS = 2.0
+GOAWAY_LINGER_SECONDS = 1.0
 BACKLOG = 1024
 SERVER_HEADER: Header = (b"server", b"gatewaysim")
 ERROR_BODY = b'{"error": "internal simulator error"}'
@@ -270,6 +271,7 @@ class _H2:
         self.open: set[int] = set()
         self.streams_seen = 0
         self.goaway_last: int | None = None
+        self.lingering = False
         self.h2 = h2.connection.H2Connection(
             h2.config.H2Configuration(
                 client_side=False,
@@ -478,8 +480,13 @@ class _H2:
         data = self.h2.data_to_send()
         if data and not self.closed and self.transport is not None:
             self.transport.write(data)
-        if self.goaway_last is not None and not self.open and not self.closed:
-            self.close()  # after our GOAWAY, once every stream it kept is answered
+        if self.goaway_last is not None and not self.open and not self.closed and not self.lingering:
+            # After our GOAWAY, once every stream it kept is answered: closed a moment later, as
+            # servers do, not at once. Closed with the client's frames still unread, the socket
+            # would send a TCP reset, and the client could lose answers it had not read yet
+            # (libcurl: "Broken pipe" for streams the gateway had taken: sent twice).
+            self.lingering = True
+            asyncio.get_running_loop().call_later(GOAWAY_LINGER_SECONDS, self.close)
 
     def shutdown(self) -> None:
         if not self.closed:
