@@ -59,7 +59,7 @@ def load(path: str, *, long: bool) -> schemathesis.BaseSchema:
 
 # Short form (make test): a fixed sequence, few examples per operation, no example database.
 SHORT = settings(
-    max_examples=8,
+    max_examples=6,
     deadline=None,
     derandomize=True,
     database=None,

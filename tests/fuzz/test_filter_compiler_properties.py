@@ -30,7 +30,7 @@ NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 EARTH_RADIUS = 6_371_008.8
 
 SHORT = settings(
-    max_examples=60,
+    max_examples=40,
     deadline=None,
     derandomize=True,
     database=None,

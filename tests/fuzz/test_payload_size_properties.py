@@ -47,7 +47,7 @@ SMS_LIMIT = 3500
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 SHORT = settings(
-    max_examples=150, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+    max_examples=80, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
 )
 LONG = settings(max_examples=3000, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 
