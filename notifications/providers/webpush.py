@@ -113,7 +113,9 @@ def estimated_plaintext_size(body: Mapping[str, Any], app) -> int:
         if not isinstance(texts, dict) or not texts:
             return None
         return max(
-            (t for t in texts.values() if isinstance(t, str)), key=lambda t: len(orjson.dumps(t)), default=None
+            (t for t in texts.values() if isinstance(t, str)),
+            key=lambda t: len(orjson.dumps(t)),
+            default=None,
         )
 
     sizes = [
