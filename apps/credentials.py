@@ -137,10 +137,12 @@ def check_port(field: str, value) -> int:
     return value
 
 
-def read_sms_gateway(value) -> str:
+def read_sms_gateway(value, *, public_host: bool = True) -> str:
     """The JSON text stored for an ``sms_gateway`` object in MobileFirst's ``smsConf`` shape:
     ``{"host", "port", "programName", "name"?, "parameters": [{"name", "value", "encode"?}]}``,
     plus Herald's optional ``method`` (GET, the default, or POST) and ``https`` (default: port 443).
+    ``public_host=False`` skips the save-time SSRF check for a gateway the operator configures
+    (bootstrap_demo's simulator on loopback); the provider still checks it at every send.
     """
     if isinstance(value, str):
         try:
@@ -160,7 +162,8 @@ def read_sms_gateway(value) -> str:
         raise ApiError.bad_request("sms_gateway.https must be a boolean")
     port = value.get("port")
     config["port"] = check_port("sms_gateway.port", port) if port is not None else (443 if https else 80)
-    check_public_host("sms_gateway.host", config["host"], config["port"])
+    if public_host:
+        check_public_host("sms_gateway.host", config["host"], config["port"])
     program = value.get("programName")
     if not isinstance(program, str) or not program.startswith("/") or any(c.isspace() for c in program):
         raise ApiError.bad_request("sms_gateway.programName must be a path starting with /")

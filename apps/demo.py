@@ -63,7 +63,8 @@ def wire_to_simulators(app: App) -> None:
             "port": settings.HERALD_DEMO_SMS_PORT,
             "programName": "/send",
             "parameters": [{"name": "to", "value": "{phoneNumber}"}, {"name": "text", "value": "{message}"}],
-        }
+        },
+        public_host=False,  # the operator's own simulator; checked again, pinned, when sending
     )
     app.wns_package_sid = app.wns_package_sid or "ms-app://s-1-15-2-herald-demo"
     app.wns_client_secret = app.wns_client_secret or secrets.token_urlsafe(24)
