@@ -67,20 +67,24 @@ def test_it_rejects_a_signature_from_another_key(sim: Simulator, account):
     assert response.body == {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
 
 
+# Times are offsets from the moment the test runs, not from collection: a long suite can run this
+# test many minutes after collection, and an absolute "ten minutes ahead" would have become the past.
 @pytest.mark.parametrize(
     ("claims", "mentions"),
     [
         ({"iss": None}, "iss"),
         ({"aud": "https://example.com/token"}, "audience"),
-        ({"exp": int(time.time()) - 10, "iat": int(time.time()) - 100}, "iat and exp"),
-        ({"iat": int(time.time()) + 600, "exp": int(time.time()) + 1200}, "iat and exp"),
-        ({"exp": int(time.time()) + 7200}, "short-lived"),
+        ({"exp": -10, "iat": -100}, "iat and exp"),
+        ({"iat": 600, "exp": 1200}, "iat and exp"),
+        ({"exp": 7200}, "short-lived"),
         ({"scope": "https://www.googleapis.com/auth/userinfo.email"}, "scope"),
         ({"scope": None}, "scope"),
     ],
     ids=["no-iss", "wrong-aud", "expired", "iat-in-future", "too-long-lived", "wrong-scope", "no-scope"],
 )
 def test_it_rejects_bad_claims_with_invalid_grant(sim: Simulator, account, claims, mentions):
+    now = int(time.time())
+    claims = {name: now + value if name in {"iat", "exp"} else value for name, value in claims.items()}
     response = sim.fcm_token_request(sim.fcm_assertion(account, **claims))
 
     assert response.status == 400
