@@ -33,10 +33,12 @@ run: setup
 
 test: setup clients
 	@bin/ensure-services
+	@bin/ensure-test-tools
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 test-all: setup clients
 	@bin/ensure-services
+	@bin/ensure-test-tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The long reliability runs (tests/reliability, marked slow): 200,000-recipient fan-outs with kill -9
