@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Case, F, Func, JSONField, Value, When
+from django.db.models.constants import OnConflict
+from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
 from apps.models import App
@@ -61,19 +63,29 @@ def _from_unix(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, tz=UTC)
 
 
-def _apply_fields(player: Player, data: dict[str, Any]) -> None:
-    """Apply a partial Player body. ``device_type`` must already be settled on ``player``."""
+def _plain_values(data: dict[str, Any]) -> dict[str, Any]:
+    """The columns a partial Player body sets whatever the row holds: all but ``identifier``
+    (normalized per channel, and clearing ``invalid_identifier`` when it changes), the location
+    meta and ``tags`` (both merged into what is stored)."""
+    values = {}
     for field in PLAIN_FIELDS:
         if field in data:
             value = data[field]
-            setattr(player, field, None if field in BLANK_IS_NULL and value == "" else value)
+            values[field] = None if field in BLANK_IS_NULL and value == "" else value
     if "language" in data:
-        player.language = check_language(data["language"])
+        values["language"] = check_language(data["language"])
     if "country" in data:
-        player.country = data["country"].upper() if data["country"] else None
+        values["country"] = data["country"].upper() if data["country"] else None
     for field in ("created_at", "last_active"):
         if field in data:
-            setattr(player, field, _from_unix(data[field]))
+            values[field] = _from_unix(data[field])
+    return values
+
+
+def _apply_fields(player: Player, data: dict[str, Any]) -> None:
+    """Apply a partial Player body. ``device_type`` must already be settled on ``player``."""
+    for field, value in _plain_values(data).items():
+        setattr(player, field, value)
     if "identifier" in data:
         identifier = normalize_identifier(player.device_type, data["identifier"])
         if identifier and identifier != player.identifier:
@@ -87,6 +99,18 @@ def _apply_fields(player: Player, data: dict[str, Any]) -> None:
         player.tags = merge_tags(player.tags or {}, tag_changes(data["tags"]))
 
 
+def _columns(player: Player) -> dict[str, Any]:
+    return {field.name: getattr(player, field.attname) for field in Player._meta.concrete_fields}
+
+
+def _save_changed(player: Player, before: dict[str, Any]) -> None:
+    """Write only the columns that differ from ``before`` (``_columns`` of the row as read): an
+    UPDATE of every column costs the ORM and PostgreSQL more than the SDK's few fields do."""
+    changed = [name for name, value in _columns(player).items() if value != before[name]]
+    if changed:
+        player.save(update_fields=changed)
+
+
 def _link_channels(app: App, parent: Player, data: dict[str, Any]) -> None:
     """The SDK puts ``email`` / ``sms_number`` on a push player to create linked players."""
     linked = []
@@ -98,42 +122,57 @@ def _link_channels(app: App, parent: Player, data: dict[str, Any]) -> None:
         _upsert(app, {"device_type": device_type, "identifier": identifier, "parent_player_id": parent.id})
 
 
+def _insert_new(player: Player) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING: True when the row was written, False when a player of
+    the app already holds its identifier. One statement, and no savepoint (an IntegrityError
+    would need one to keep the transaction usable)."""
+    query = InsertQuery(Player, on_conflict=OnConflict.IGNORE)
+    query.insert_values(Player._meta.local_concrete_fields, [player])
+    with connection.cursor() as cursor:
+        for statement, params in query.get_compiler(connection=connection).as_sql():
+            cursor.execute(statement, params)
+        return cursor.rowcount == 1
+
+
 def _upsert(app: App, data: dict[str, Any], player_id: uuid.UUID | None = None) -> tuple[Player, bool]:
+    """Create the player, or update the one of this app already holding the identifier.
+
+    1. Check the body on a new, unsaved Player (bad input raises before anything is written).
+    2. Insert it unless the identifier is taken: a new token, the usual registration, is one
+       statement.
+    3. Taken: lock that row, apply the body to it, write the columns that changed.
+    """
     device_type = check_device_type(data.get("device_type"))
-    identifier = normalize_identifier(device_type, data.get("identifier"))
-    if identifier:
-        existing = Player.objects.select_for_update().filter(app=app, identifier=identifier).first()
-        if existing is not None:
-            _apply_fields(existing, {k: v for k, v in data.items() if k != "device_type"})
-            existing.save()
-            return existing, False
     player = Player(app=app, device_type=device_type, id=player_id or uuid.uuid4())
     _apply_fields(player, data)
     player.tags = {k: v for k, v in (player.tags or {}).items() if v is not None}
-    try:
-        with transaction.atomic():
-            player.save(force_insert=True)
-    except IntegrityError:
-        # Lost a race with a concurrent registration of the same token: that row wins.
+    if _insert_new(player):
+        return player, True
+    # No savepoint when called inside a transaction: an error here fails the whole call anyway.
+    with transaction.atomic(savepoint=False):
         existing = Player.objects.select_for_update().filter(app=app, identifier=player.identifier).first()
-        if existing is None:
-            raise
+        if existing is None:  # the conflict was not the identifier: nothing else is expected
+            raise IntegrityError(f"player {player.id} could not be inserted")
+        before = _columns(existing)
         _apply_fields(existing, {k: v for k, v in data.items() if k != "device_type"})
-        existing.save()
-        return existing, False
-    return player, True
+        _save_changed(existing, before)
+    return existing, False
 
 
-@transaction.atomic
 def player_register(*, app: App, data: dict[str, Any]) -> tuple[Player, bool]:
     """POST /players: create, or update the player already holding this identifier.
 
+    A new token alone is one INSERT in autocommit; with ``email`` / ``sms_number`` the linked
+    players are created in the same transaction, so a bad one leaves nothing behind.
     Returns ``(player, created)``.
     """
     if "device_type" not in data or data["device_type"] is None:
         raise ApiError.bad_request("device_type is required")
-    player, created = _upsert(app, data)
-    _link_channels(app, player, data)
+    if not (data.get("email") or data.get("sms_number")):
+        return _upsert(app, data)
+    with transaction.atomic():
+        player, created = _upsert(app, data)
+        _link_channels(app, player, data)
     return player, created
 
 
@@ -148,11 +187,12 @@ def _locked_player(app: App, player_id: uuid.UUID | None) -> Player:
 def player_update(*, app: App, player_id: uuid.UUID | None, data: dict[str, Any]) -> Player:
     """PUT /players/{id}: partial update; tags merge; an invalid device_type is ignored."""
     player = _locked_player(app, player_id)
+    before = _columns(player)
     if "device_type" in data:
         with contextlib.suppress(ApiError):  # OneSignal ignores a bad device_type on update
             player.device_type = check_device_type(data["device_type"])
     _apply_fields(player, data)
-    player.save()
+    _save_changed(player, before)
     _link_channels(app, player, data)
     return player
 
@@ -166,36 +206,93 @@ def player_delete(*, app: App, player_id: uuid.UUID | None) -> bool:
     return deleted > 0
 
 
-@transaction.atomic
-def player_on_session(*, app: App, player_id: uuid.UUID | None, data: dict[str, Any]) -> tuple[Player, bool]:
+class _JsonbConcat(Func):
+    """``a || b`` on jsonb: the keys of ``b`` replace or add to those of ``a`` (one level)."""
+
+    template = "%(expressions)s"
+    arg_joiner = " || "
+    output_field = JSONField()
+
+
+def _session_values(data: dict[str, Any]) -> dict[str, Any] | None:
+    """The SET of on_session's one UPDATE, or None when the body needs the row itself: tags
+    (merged, and their total size checked), an identifier without a valid device_type (it is
+    normalized per the row's channel), or bad input (answered by the locked path, so that an
+    unknown player still gets the documented device_type error first)."""
+    device_type = None
+    if "device_type" in data:
+        with contextlib.suppress(ApiError):  # an invalid device_type is ignored, as on PUT
+            device_type = check_device_type(data["device_type"])
+    if "tags" in data or ("identifier" in data and device_type is None):
+        return None
+    try:
+        values = _plain_values(data)
+        identifier = normalize_identifier(device_type, data["identifier"]) if "identifier" in data else None
+    except ApiError:
+        return None
+    if device_type is not None:
+        values["device_type"] = device_type
+    if "identifier" in data:
+        values["identifier"] = identifier
+        if identifier:
+            # A new token is a re-subscription: the old rejection no longer applies.
+            values["invalid_identifier"] = Case(
+                When(identifier=identifier, then=F("invalid_identifier")), default=Value(False)
+            )
+    meta = {f: data[f] for f in LOCATION_META_FIELDS if f in data}
+    if meta:
+        values["location_meta"] = _JsonbConcat(F("location_meta"), Value(meta, output_field=JSONField()))
+    values["session_count"] = F("session_count") + 1
+    values["last_active"] = timezone.now()
+    return values
+
+
+def player_on_session(
+    *, app: App, player_id: uuid.UUID | None, data: dict[str, Any]
+) -> tuple[uuid.UUID, bool]:
     """A new app session: apply the fields sent, count the session, mark the player active.
 
-    An unknown player is created only when ``device_type`` is sent (the SDK re-registers on
-    the 400 otherwise). Returns ``(player, created)``.
+    1. The usual ping (fields that do not depend on the row) is one UPDATE of the columns sent
+       plus ``session_count + 1`` and ``last_active``, in autocommit: no lock, no read.
+    2. Otherwise the row is locked, changed in Python and the changed columns written.
+    3. An unknown player is created only when ``device_type`` is sent (the SDK re-registers on
+       the 400 otherwise).
+
+    Returns ``(player id, created)``.
     """
-    player = Player.objects.select_for_update().filter(app=app, pk=player_id).first() if player_id else None
-    if player is None:
-        if data.get("device_type") in (None, ""):
-            raise ApiError.bad_request(
-                "Player not found and device_type is missing or not a valid device_type"
-            )
-        try:
-            check_device_type(data["device_type"])
-        except ApiError as exc:
-            raise ApiError.bad_request(
-                "Player not found and device_type is missing or not a valid device_type"
-            ) from exc
-        return _upsert(app, data)
     fields = {k: v for k, v in data.items() if k != "session_count"}
-    if "device_type" in fields:
-        with contextlib.suppress(ApiError):
-            player.device_type = check_device_type(fields["device_type"])
-    _apply_fields(player, fields)
-    player.session_count = F("session_count") + 1
-    player.last_active = timezone.now()
-    player.save()
-    player.refresh_from_db(fields=["session_count"])
-    return player, False
+    values = _session_values(fields) if player_id else None
+    if values is not None:
+        if Player.objects.filter(app=app, pk=player_id).update(**values):
+            return player_id, False
+        return _session_of_unknown_player(app, data)
+    with transaction.atomic():
+        player = (
+            Player.objects.select_for_update().filter(app=app, pk=player_id).first() if player_id else None
+        )
+        if player is None:
+            return _session_of_unknown_player(app, data)
+        before = _columns(player)
+        if "device_type" in fields:
+            with contextlib.suppress(ApiError):
+                player.device_type = check_device_type(fields["device_type"])
+        _apply_fields(player, fields)
+        player.session_count = F("session_count") + 1
+        player.last_active = timezone.now()
+        _save_changed(player, before)
+    return player.id, False
+
+
+@transaction.atomic
+def _session_of_unknown_player(app: App, data: dict[str, Any]) -> tuple[uuid.UUID, bool]:
+    try:
+        check_device_type(data.get("device_type"))  # missing, null and "" are refused too
+    except ApiError as exc:
+        raise ApiError.bad_request(
+            "Player not found and device_type is missing or not a valid device_type"
+        ) from exc
+    player, created = _upsert(app, data)
+    return player.id, created
 
 
 @transaction.atomic

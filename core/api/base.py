@@ -23,10 +23,11 @@ from rest_framework.parsers import JSONParser
 from rest_framework.views import APIView
 
 from apps.models import App, AppKey, UserKey
+from core.api import appcache
 from core.api.errors import APP_ID_NOT_FOUND, INVALID_JSON, ApiError, auth_error
 from core.api.limits import MAX_JSON_DEPTH, json_too_deep
 from core.api.negotiation import AlwaysJson
-from core.api.ratelimit import check_rate_limit
+from core.api.ratelimit import count_requests
 from core.clientip import client_ip
 from core.logs import bind_app
 
@@ -73,6 +74,8 @@ class OneSignalView(APIView):
     """Common request handling: JSON body rules, root-dependent auth errors, rate limits."""
 
     rate_limit_bucket: ClassVar[str | None] = None
+    # Set by resolve_tenant when it has already counted the request against its bucket.
+    rate_limit_counted = False
     content_negotiation_class = AlwaysJson
     # Declared so the API docs show JSON request bodies; bodies are read by ``body``, never by
     # DRF's ``request.data``, so this parser never runs.
@@ -127,9 +130,11 @@ class OneSignalView(APIView):
             raise exceptions.MethodNotAllowed(request.method)
         self.resolve_tenant()
         bind_app(getattr(self, "app", None))  # the app id on every log line of this request
-        if self.rate_limit_bucket:
+        if self.rate_limit_bucket and not self.rate_limit_counted:
             identity = f"key:{self.key.pk}" if self.key else f"app:{self.rate_limit_identity()}"
-            check_rate_limit(self.rate_limit_bucket, identity)
+            refusal = count_requests([(self.rate_limit_bucket, identity)]).refusals[0]
+            if refusal is not None:
+                raise refusal
 
     def rate_limit_identity(self) -> str:
         return "anonymous"
@@ -204,6 +209,9 @@ class DeviceView(AppScopedView):
     """Endpoints the device SDKs call with no key. A key, when sent, must be valid."""
 
     _tenant_base = True
+    # Keyless calls may take the App from the per-process cache (core/api/appcache.py): views
+    # that read nothing from the App but its id and its keyless switch (the SDK's writes).
+    app_from_cache: ClassVar[bool] = False
 
     def resolve_tenant(self) -> None:
         app_id = self.requested_app_id()
@@ -211,16 +219,30 @@ class DeviceView(AppScopedView):
         if token is not None or self.key_required():
             self.app = self.app_for_key(token, app_id)
             return
-        # Keyless calls are also limited per client address, before any lookup: one source
-        # cannot flood an app with players or events, nor probe app ids, faster than this.
-        check_rate_limit("device_ip", f"ip:{client_ip(self.request)}")
         app_uuid = parse_uuid(app_id)
-        app = App.objects.filter(pk=app_uuid).first() if app_uuid else None
+        # Keyless calls are also limited per client address, before any lookup: one source
+        # cannot flood an app with players or events, nor probe app ids, faster than this. The
+        # app's own bucket (keyed by the app id sent) is counted in the same Redis round trip,
+        # which also reads the apps' generation for the App cache; an address over its limit is
+        # not counted against the app. The app's 429 comes after the lookup, as for a keyed call.
+        checks = [("device_ip", f"ip:{client_ip(self.request)}")]
+        if self.rate_limit_bucket and app_uuid is not None:
+            checks.append((self.rate_limit_bucket, f"app:{app_uuid}"))
+        counted = count_requests(checks, read=appcache.GENERATION_KEY)
+        if counted.refusals[0] is not None:
+            raise counted.refusals[0]
+        app = None
+        if app_uuid is not None:
+            app = appcache.device_app(app_uuid, counted.value if self.app_from_cache else None)
         if app is None:
             raise ApiError.bad_request(f"Couldn't find app with id = {app_id}"[:300])
         if not app.allow_unauthenticated_device_calls:
             raise auth_error(legacy_root=self.legacy_root, user_key=False)
         self.app = app
+        if len(checks) > 1:
+            self.rate_limit_counted = True
+            if counted.refusals[1] is not None:
+                raise counted.refusals[1]
 
     def key_required(self) -> bool:
         """Methods of a device route that still need the App key (listing, deleting)."""

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from core.api.base import AppKeyView, DeviceView, parse_uuid
 from core.api.errors import NO_USER_WITH_ID, ApiError
+from core.api.plain_input import plain_validated
 from core.api.schema_docs import (
     ERROR_RESPONSES,
     NOT_FOUND_RESPONSES,
@@ -49,6 +50,11 @@ APP_ID_QUERY = OpenApiParameter("app_id", str, OpenApiParameter.QUERY, required=
 
 
 def validated(serializer_class, body: dict) -> dict:
+    # The SDK's bodies are plain fields, checked without building the serializer; anything the
+    # fast path is not sure of (and so every error) goes through DRF.
+    data = plain_validated(serializer_class, body)
+    if data is not None:
+        return data
     serializer = serializer_class(data=body)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
@@ -78,7 +84,14 @@ def query_int(request, name: str, default: int) -> int:
     return value
 
 
-class PlayerCollectionView(DeviceView):
+class PlayerDeviceView(DeviceView):
+    """The SDK's player endpoints. Their services read nothing of the App but its id, so keyless
+    calls take it from the per-process cache (core/api/appcache.py)."""
+
+    app_from_cache = True
+
+
+class PlayerCollectionView(PlayerDeviceView):
     """GET lists (App key); POST registers a device (no key, as the SDKs send it)."""
 
     @property
@@ -124,7 +137,7 @@ class PlayerCollectionView(DeviceView):
         return Response({"success": True, "id": str(player.id)})
 
 
-class PlayerDetailView(DeviceView):
+class PlayerDetailView(PlayerDeviceView):
     @property
     def rate_limit_bucket(self):
         return "players_read" if self.request.method == "GET" else "players_write"
@@ -175,7 +188,7 @@ class PlayerDetailView(DeviceView):
         return Response({"success": True})
 
 
-class PlayerSessionView(DeviceView):
+class PlayerSessionView(PlayerDeviceView):
     rate_limit_bucket = "players_write"
 
     @extend_schema(
@@ -187,15 +200,17 @@ class PlayerSessionView(DeviceView):
     )
     def post(self, request, player_id: str):
         data = validated(SessionInputSerializer, self.body)
-        player, created = player_on_session(app=self.app, player_id=parse_uuid(player_id), data=data)
-        return Response({"success": True, "id": str(player.id)} if created else {"success": True})
+        session_player_id, created = player_on_session(
+            app=self.app, player_id=parse_uuid(player_id), data=data
+        )
+        return Response({"success": True, "id": str(session_player_id)} if created else {"success": True})
 
     @extend_schema(exclude=True)  # older community clients use PUT; documented once, as POST
     def put(self, request, player_id: str):
         return self.post(request, player_id)
 
 
-class PlayerPurchaseView(DeviceView):
+class PlayerPurchaseView(PlayerDeviceView):
     rate_limit_bucket = "players_write"
 
     @extend_schema(
@@ -220,7 +235,7 @@ class PlayerPurchaseView(DeviceView):
         return self.post(request, player_id)
 
 
-class PlayerFocusView(DeviceView):
+class PlayerFocusView(PlayerDeviceView):
     rate_limit_bucket = "players_write"
 
     @extend_schema(

@@ -1,0 +1,190 @@
+"""The SDK's write path kept short (BENCHMARKS.md, Ingest): on_session as one UPDATE, a new
+token as one INSERT, the App from a per-process cache that forgets changed apps, and both rate
+limits of a keyless call in one Redis round trip."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import Client
+
+from apps.models import App
+from core.api import appcache
+from players.models import DeviceType, Player
+from tests.factories import PlayerFactory, apns_token
+
+pytestmark = pytest.mark.django_db
+
+
+def warm(api, own):
+    """One keyless call, so that the app is in this process's cache."""
+    body = {"app_id": str(own.app.id), "device_type": 1, "identifier": "warm"}
+    assert api.post("/players", body).status_code == 200
+
+
+# --- on_session ------------------------------------------------------------------------------
+
+
+def test_an_sdk_ping_is_one_update(api, own, django_assert_num_queries):
+    warm(api, own)
+    player = PlayerFactory(app=own.app, session_count=3, language="en")
+    body = {"app_id": str(own.app.id), "language": "es", "timezone": 3600, "game_version": "1.2.0"}
+    with django_assert_num_queries(1) as queries:
+        response = api.post(f"/players/{player.id}/on_session", body)
+    assert response.status_code == 200 and response.json() == {"success": True}
+    assert queries.captured_queries[0]["sql"].startswith("UPDATE")
+    player.refresh_from_db()
+    assert (player.session_count, player.language, player.timezone, player.game_version) == (
+        4,
+        "es",
+        3600,
+        "1.2.0",
+    )
+
+
+def test_a_new_identifier_on_session_resubscribes_and_the_same_one_does_not(api, own):
+    player = PlayerFactory(
+        app=own.app, device_type=DeviceType.IOS, identifier=apns_token(), invalid_identifier=True
+    )
+    same = {"app_id": str(own.app.id), "device_type": 0, "identifier": player.identifier.upper()}
+    assert api.post(f"/players/{player.id}/on_session", same).status_code == 200
+    player.refresh_from_db()
+    assert player.invalid_identifier is True  # normalized to the token it already had
+    fresh = apns_token()
+    assert (
+        api.post(f"/players/{player.id}/on_session", {**same, "identifier": f"<{fresh}>"}).status_code == 200
+    )
+    player.refresh_from_db()
+    assert player.identifier == fresh and player.invalid_identifier is False and player.session_count == 3
+
+
+def test_on_session_merges_location_meta_and_ignores_a_bad_device_type(api, own):
+    player = PlayerFactory(app=own.app, location_meta={"loc_acc": 5.0, "loc_type": 1})
+    body = {"app_id": str(own.app.id), "loc_acc": 12.5, "lat": 48.8, "long": 2.3, "device_type": 99}
+    assert api.post(f"/players/{player.id}/on_session", body).status_code == 200
+    player.refresh_from_db()
+    assert player.location_meta == {"loc_acc": 12.5, "loc_type": 1}
+    assert (player.lat, player.long, player.device_type) == (48.8, 2.3, DeviceType.ANDROID)
+
+
+def test_on_session_with_tags_merges_them_on_the_locked_row(api, own):
+    player = PlayerFactory(app=own.app, tags={"a": "1", "b": "2"}, session_count=1)
+    body = {"app_id": str(own.app.id), "tags": {"a": "", "c": 3}, "session_count": 50}
+    assert api.post(f"/players/{player.id}/on_session", body).status_code == 200
+    player.refresh_from_db()
+    assert player.tags == {"b": "2", "c": "3"} and player.session_count == 2
+
+
+def test_bad_input_on_session_writes_nothing(api, own):
+    player = PlayerFactory(app=own.app, session_count=1, language="en")
+    response = api.post(
+        f"/players/{player.id}/on_session", {"app_id": str(own.app.id), "language": "english"}
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0].startswith("language must be a 2-letter code")
+    response = api.post(f"/players/{player.id}/on_session", {"app_id": str(own.app.id), "timezone": "west"})
+    assert response.status_code == 400 and response.json()["errors"][0].startswith("timezone: ")
+    player.refresh_from_db()
+    assert player.session_count == 1 and player.language == "en"
+
+
+def test_an_unknown_player_with_bad_input_still_gets_the_device_type_error(api, own):
+    """The SDK re-registers on this message: bad input does not hide it."""
+    unknown = "00000000-0000-4000-8000-000000000001"
+    response = api.post(f"/players/{unknown}/on_session", {"app_id": str(own.app.id), "language": "english"})
+    assert response.status_code == 400 and "not a valid device_type" in response.json()["errors"][0]
+
+
+# --- POST /players and PUT /players/{id} --------------------------------------------------------
+
+
+def test_a_new_token_is_one_insert(api, own, django_assert_num_queries):
+    warm(api, own)
+    body = {"app_id": str(own.app.id), "device_type": 1, "identifier": "new-token", "tags": {"level": "1"}}
+    with django_assert_num_queries(1) as queries:
+        response = api.post("/players", body)
+    assert response.status_code == 200
+    assert queries.captured_queries[0]["sql"].startswith("INSERT")
+    assert Player.objects.get(pk=response.json()["id"]).tags == {"level": "1"}
+
+
+def test_registering_a_known_token_writes_only_what_changed(api, own, django_assert_num_queries):
+    warm(api, own)
+    player = PlayerFactory(app=own.app, identifier="known", tags={"a": "1"}, language="en")
+    body = {"app_id": str(own.app.id), "device_type": 1, "identifier": "known", "tags": {"b": "2"}}
+    with django_assert_num_queries(3) as queries:  # INSERT (conflict), SELECT … FOR UPDATE, UPDATE
+        response = api.post("/players", body)
+    assert response.json() == {"success": True, "id": str(player.id)}
+    update = next(q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE"))
+    assert '"tags"' in update and '"language"' not in update
+    player.refresh_from_db()
+    assert player.tags == {"a": "1", "b": "2"} and player.language == "en"
+
+
+def test_an_edit_that_changes_nothing_writes_nothing(api, own, django_assert_num_queries):
+    warm(api, own)
+    player = PlayerFactory(app=own.app, tags={"a": "1"})
+    # The transaction (a savepoint inside the test's), SELECT … FOR UPDATE, and no UPDATE.
+    with django_assert_num_queries(3):
+        response = api.put(f"/players/{player.id}", {"app_id": str(own.app.id), "tags": {"a": "1"}})
+    assert response.status_code == 200
+
+
+# --- the App cache ----------------------------------------------------------------------------
+
+
+def test_an_app_that_stops_keyless_calls_is_refused_at_the_next_call(api, own):
+    body = {"app_id": str(own.app.id), "device_type": 1, "identifier": "t1"}
+    assert api.post("/players", body).status_code == 200
+    own.app.allow_unauthenticated_device_calls = False
+    own.app.save()
+    assert api.post("/players", {**body, "identifier": "t2"}).status_code == 400
+    assert not Player.objects.filter(identifier="t2").exists()
+
+
+def test_a_deleted_app_is_unknown_at_the_next_call(api, own):
+    player = PlayerFactory(app=own.app)
+    body = {"app_id": str(own.app.id)}
+    assert api.post(f"/players/{player.id}/on_session", body).status_code == 200
+    app_id = own.app.id
+    App.objects.get(pk=app_id).delete()
+    response = api.post(f"/players/{player.id}/on_session", body)
+    assert response.status_code == 400
+    assert response.json() == {"errors": [f"Couldn't find app with id = {app_id}"]}
+
+
+def test_another_process_changing_an_app_is_seen_through_the_generation(api, own):
+    """A change made elsewhere does not reach this process's signals: the generation counter it
+    bumps in Redis does (_bump_generation is what another process runs after its commit)."""
+    body = {"app_id": str(own.app.id), "device_type": 1, "identifier": "t1"}
+    assert api.post("/players", body).status_code == 200
+    App.objects.filter(pk=own.app.pk).update(allow_unauthenticated_device_calls=False)  # no signal
+    appcache._bump_generation()
+    assert api.post("/players", {**body, "identifier": "t2"}).status_code == 400
+
+
+def test_keyed_calls_never_use_the_cache(api, own, outsider):
+    body = {"app_id": str(own.app.id), "device_type": 1, "identifier": "t1"}
+    assert api.post("/players", body).status_code == 200
+    assert api.post("/players", {**body, "identifier": "t2"}, key=outsider.app_key).status_code == 400
+
+
+# --- rate limits --------------------------------------------------------------------------------
+
+
+def test_calls_refused_for_their_address_do_not_count_against_the_app(own, settings):
+    settings.HERALD_RATE_LIMITS = {**settings.HERALD_RATE_LIMITS, "device_ip": "2/h", "players_write": "3/h"}
+
+    def register(n: int, address: str):
+        body = json.dumps({"app_id": str(own.app.id), "device_type": 1, "identifier": f"r{n}"})
+        return Client().post(
+            "/api/v1/players", data=body, content_type="application/json", REMOTE_ADDR=address
+        )
+
+    flood = [register(n, "203.0.113.5").status_code for n in range(6)]
+    assert flood == [200, 200, 429, 429, 429, 429]
+    # The app's bucket holds the two calls let through: a third from elsewhere passes, a fourth not.
+    assert register(10, "198.51.100.9").status_code == 200
+    limited = register(11, "198.51.100.10")
+    assert limited.status_code == 429 and limited.json()["limit"] == "players_write"
