@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 CLIENTS := var/clients/.installed
 
-.PHONY: setup run test test-all soak lint format clients clean bench
+.PHONY: setup run test test-all soak lint format clients clean bench screenshots
 
 setup: $(INSTALLED)
 
@@ -60,6 +60,12 @@ bench: setup
 	$(PY) -m bench audience --players 200000
 	$(PY) -m bench bulk --players 100000
 	$(PY) -m bench scaling --players 10000 --workers 1,2,4 --latency-ms 0,20
+
+# The dashboard screenshots linked from the README (docs/screenshots/), taken by the browser test.
+screenshots: setup clients
+	@bin/ensure-services
+	@bin/ensure-test-tools
+	HERALD_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(PY) -m pytest tests/e2e/test_dashboard_browser.py $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

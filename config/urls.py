@@ -12,6 +12,11 @@ from imfpush.token_views import MfpIntrospectionView, MfpTokenView
 from notifications.unsubscribe import email_unsubscribe
 from players.downloads import csv_export_download
 
+# The admin is Herald's dashboard, and says so in its header and the browser's title.
+admin.site.site_header = "Herald"
+admin.site.site_title = "Herald dashboard"
+admin.site.index_title = "Dashboard"
+
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin", RedirectView.as_view(url="/admin/", permanent=False)),

@@ -8,18 +8,8 @@ from django.urls import path
 from apps.admin import OrganizationScopedAdmin
 from apps.roles import acting_apps, can_act
 from notifications import dashboard
-from notifications.models import Notification, PlatformStats, Template
+from notifications.models import Notification, Template
 from notifications.selectors import notification_outcomes
-
-
-class PlatformStatsInline(admin.TabularInline):
-    model = PlatformStats
-    extra = 0
-    can_delete = False
-    readonly_fields = ["platform", "successful", "failed", "errored", "converted", "received"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Notification)
@@ -41,7 +31,6 @@ class NotificationAdmin(OrganizationScopedAdmin):
     list_filter = ["status", "kind", "channel"]
     list_select_related = ["app"]
     search_fields = ["=id", "name"]
-    inlines = [PlatformStatsInline]
     readonly_fields = [f.name for f in Notification._meta.fields]
 
     def has_add_permission(self, request):
@@ -79,7 +68,13 @@ class NotificationAdmin(OrganizationScopedAdmin):
         notification = self.get_object(request, object_id)
         can = notification is not None and can_act(request.user, notification.app.organization)
         outcomes = notification_outcomes(notification) if notification is not None else []
-        extra_context = {**(extra_context or {}), "can_act": can, "outcomes": outcomes}
+        platforms = notification.platform_stats.order_by("platform") if notification is not None else []
+        extra_context = {
+            **(extra_context or {}),
+            "can_act": can,
+            "outcomes": outcomes,
+            "platforms": platforms,
+        }
         return super().change_view(request, object_id, form_url, extra_context)
 
 

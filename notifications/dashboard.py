@@ -90,6 +90,15 @@ def progress_view(model_admin, request, object_id):
             "errored": n.errored,
             "converted": n.converted,
             "completed": n.completed_at is not None or n.status in ("completed", "canceled"),
+            "platforms": {
+                stats.platform: {
+                    "successful": stats.successful,
+                    "failed": stats.failed,
+                    "errored": stats.errored,
+                    "converted": stats.converted,
+                }
+                for stats in n.platform_stats.order_by("platform")
+            },
         }
     )
 

@@ -11,7 +11,7 @@ from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from apps.models import Membership
-from notifications.models import Notification
+from notifications.models import Notification, PlatformStats
 from players.models import DeviceType
 from tests.factories import PlayerFactory
 
@@ -141,8 +141,10 @@ def test_progress_cancel_and_duplicate(admin_browser, own, outsider):
         remaining=6,
     )
     base = f"/admin/notifications/notification/{notification.pk}"
+    PlatformStats.objects.create(notification=notification, platform="android", successful=3, failed=1)
     progress = admin_browser.get(f"{base}/progress/").json()
     assert (progress["done"], progress["remaining"], progress["completed"]) == (4, 6, False)
+    assert progress["platforms"] == {"android": {"successful": 3, "failed": 1, "errored": 0, "converted": 0}}
     page = admin_browser.get(f"{base}/change/").content.decode()
     assert 'value="Cancel"' in page and 'value="Duplicate"' in page
 
