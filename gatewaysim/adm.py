@@ -25,7 +25,9 @@ ADM's send API, on one HTTPS port.
   5. a registration id unregistered with ``POST /_sim/adm/registrations/unregister`` -> 410
      ``Unregistered``;
   6. the platform's fault plan (``token_errors`` keyed by registration id);
-  7. otherwise 200 ``{"registrationID": <the id>}`` with ``X-Amzn-RequestId``.
+  7. otherwise 200 ``{"registrationID": <the id>}`` with ``X-Amzn-RequestId``; for a registration
+     id replaced with ``POST /_sim/adm/registrations/rotate``, 200 with the new id instead (the
+     app instance's canonical id, which the sender should store): the message is delivered.
 
 Errors are ``{"reason": "<name>"}``, with ``Retry-After`` on 429 and 503 when the plan sets it. The
 token recorded is the registration id; the payload is the request body. A message is a duplicate
@@ -100,6 +102,8 @@ class AdmGateway(Gateway):
         super().__init__(state)
         self.tokens = ClientTokens("Atc|MQEBI")  # LWA access tokens start with "Atc|"
         self.unregistered: set[str] = set()
+        # old registration id -> the canonical one ADM answers in registrationID (rotate).
+        self.canonical: dict[str, str] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -173,7 +177,7 @@ class AdmGateway(Gateway):
         headers = [(b"x-amzn-requestid", str(uuid.uuid4()).encode()), *headers]
         if status == 200:
             headers.append((b"x-amzn-type-version", ACCEPT_TYPE.encode()))
-            answer: dict[str, str] = {"registrationID": registration_id}
+            answer: dict[str, str] = {"registrationID": self.canonical.get(registration_id, registration_id)}
         else:
             answer = {"reason": reason}
         await respond(send, status, orjson.dumps(answer), headers)
@@ -217,6 +221,7 @@ class AdmGateway(Gateway):
         return {
             ("POST", "/_sim/adm/registrations"): self._issue_registrations,
             ("POST", "/_sim/adm/registrations/unregister"): self._unregister,
+            ("POST", "/_sim/adm/registrations/rotate"): self._rotate,
             ("POST", "/_sim/adm/clients"): self._register_client,
             ("POST", "/_sim/adm/oauth/expire"): self._expire_access_tokens,
             ("GET", "/_sim/adm/oauth"): self._oauth_counts,
@@ -247,6 +252,16 @@ class AdmGateway(Gateway):
         self.unregistered.update(ids)
         return 200, {"unregistered": len(ids)}
 
+    async def _rotate(self, query: dict[str, str], body: Any) -> tuple[int, Any]:
+        """Give each registration id a new canonical one (as when Amazon re-registers an app
+        instance); sends to the old id are still delivered and answer the new id."""
+        ids = body.get("registration_ids") if isinstance(body, dict) else None
+        if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
+            return 400, {"error": "registration_ids: an array of registration ids"}
+        for old in ids:
+            self.canonical[old] = f"{REGISTRATION_PREFIX}3.{secrets.token_urlsafe(32)}"
+        return 200, {"canonical": {old: self.canonical[old] for old in ids}}
+
     async def _register_client(self, query: dict[str, str], body: Any) -> tuple[int, Any]:
         if not isinstance(body, dict) or not all(
             isinstance(body.get(k), str) and body[k] for k in ("client_id", "client_secret")
@@ -262,9 +277,11 @@ class AdmGateway(Gateway):
         return 200, self.tokens.counts()
 
     def reset(self, keep_tokens: bool) -> None:
-        """Forget unregistered ids and (unless ``keep_tokens``) access tokens; clients are kept."""
+        """Forget unregistered and rotated ids and (unless ``keep_tokens``) access tokens; clients
+        are kept."""
         self.tokens.reset(keep_tokens)
         self.unregistered.clear()
+        self.canonical.clear()
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -21,12 +21,14 @@ from django.db.models import F
 from django.utils import timezone
 
 from core import logs, metrics
+from notifications.canonical_ids import player_identifiers_replace
 from notifications.models import Delivery, DeliveryBatch, Notification, PlatformStats
 from notifications.pipeline import complete_if_done
 from notifications.platforms import PROVIDER_FOR_DEVICE_TYPE, STATS_KEY_FOR_DEVICE_TYPE
 from notifications.providers import provider_for
 from notifications.providers.base import (
     BADGE_COUNT,
+    CANONICAL_IDENTIFIER,
     Outcome,
     ProviderNotConfigured,
     Recipient,
@@ -208,6 +210,11 @@ def _record(
             invalid_players[result.reason].append(result.player_id)
         elif result.outcome is Outcome.SENT and BADGE_COUNT in result.extra:
             badge_counts[result.extra[BADGE_COUNT]].append(result.player_id)
+    canonical = {
+        r.player_id: r.extra[CANONICAL_IDENTIFIER]
+        for r in results
+        if r.outcome is Outcome.SENT and CANONICAL_IDENTIFIER in r.extra
+    }
     delay = _retry_delay(batch, transient) if transient else 0.0
     with transaction.atomic():
         for (status, reason), player_ids in final.items():
@@ -226,6 +233,7 @@ def _record(
             # Increase builds on it. Written as the value sent, not as an increment: if two
             # notifications raced from the same count, the device shows count + n, and so does this.
             Player.objects.filter(pk__in=player_ids).update(badge_count=badge_count)
+        player_identifiers_replace(app_id=notification.app_id, replacements=canonical)
         on_batch_recorded(notification=notification, device_type=batch.device_type, results=results)
         done = sum(totals.values())
         if done:

@@ -16,8 +16,9 @@ notification id, "u"?, "a"?}``, ``title``, ``alert``, plus ``sound``/``sicon``/`
 
 Answers (``{"reason": ...}`` bodies on errors):
 
-- 200 ``{"registrationID"}``: SENT. When Amazon answers another registration id than the one sent,
-  it is returned in ``SendResult.extra["registration_id"]`` (the app instance's current id);
+- 200 ``{"registrationID"}``: SENT. When Amazon answers another registration id than the one sent
+  (the app instance's canonical id), ``SendResult.extra[CANONICAL_IDENTIFIER]`` carries (sent, new)
+  and the pipeline makes the new one the player's identifier;
 - 400 ``InvalidRegistrationId`` and 410 ``Unregistered``: INVALID_RECIPIENT (the player is
   unsubscribed, with that reason);
 - 401 (``AccessTokenExpired``): the token is refreshed and the message sent again, once; TRANSIENT
@@ -37,6 +38,7 @@ import requests
 from django.conf import settings
 
 from notifications.providers.base import (
+    CANONICAL_IDENTIFIER,
     Outcome,
     Provider,
     ProviderNotConfigured,
@@ -46,6 +48,7 @@ from notifications.providers.base import (
 )
 from notifications.providers.http2 import Http2Client, HttpRequest, HttpResponse, shared_client
 from notifications.providers.oauth import ClientCredentialsTokens, TokenAuthError
+from players.validation import MAX_IDENTIFIER_LENGTH
 
 SCOPE = "messaging:push"
 TYPE_VERSION = "com.amazon.device.messaging.ADMMessage@1.0"
@@ -147,6 +150,15 @@ def _answer(response: HttpResponse) -> dict[str, Any]:
     return answer if isinstance(answer, dict) else {}
 
 
+def _storable(registration_id: str) -> bool:
+    """A canonical id Herald can keep as an identifier (players.validation's rules for tokens)."""
+    return (
+        0 < len(registration_id) <= MAX_IDENTIFIER_LENGTH
+        and registration_id.isprintable()
+        and (" " not in registration_id)
+    )
+
+
 def classify(response: HttpResponse) -> SendResult:
     recipient: Recipient = response.request.tag  # type: ignore[assignment]
     status = response.status
@@ -156,8 +168,8 @@ def classify(response: HttpResponse) -> SendResult:
     if status == 200:
         current = answer.get("registrationID")
         extra = (
-            {"registration_id": current}
-            if isinstance(current, str) and current != recipient.identifier
+            {CANONICAL_IDENTIFIER: (recipient.identifier, current)}
+            if isinstance(current, str) and current != recipient.identifier and _storable(current)
             else {}
         )
         return SendResult(recipient.player_id, Outcome.SENT, extra=extra)

@@ -52,6 +52,10 @@ class RenderedMessage:
 # ``SendResult.extra`` key: the badge a delivered APNs notification set on the device, which the
 # pipeline writes back to the player (``ios_badgeType``).
 BADGE_COUNT = "badge_count"
+# ``SendResult.extra`` key: ``(identifier sent to, canonical identifier)`` when the gateway delivered
+# the message and answered that the registration now has another id (ADM's ``registrationID``);
+# the pipeline stores the new one as the player's identifier (notifications/canonical_ids.py).
+CANONICAL_IDENTIFIER = "canonical_identifier"
 
 
 @dataclass
@@ -60,7 +64,7 @@ class SendResult:
     outcome: Outcome
     reason: str = ""
     retry_after: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # for the pipeline: BADGE_COUNT
+    extra: dict[str, Any] = field(default_factory=dict)  # BADGE_COUNT, CANONICAL_IDENTIFIER
 
 
 class ProviderNotConfigured(Exception):

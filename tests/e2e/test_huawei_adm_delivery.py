@@ -273,6 +273,31 @@ def test_an_invalid_adm_registration_id_unsubscribes_with_its_reason(herald, sim
     )
 
 
+# --- canonical registration ids -------------------------------------------------------------------
+
+
+def test_adms_canonical_registration_id_becomes_the_players_identifier(herald, sim, worker):
+    rotated, kept = sim.adm_registration_ids(2)
+    players = {p.identifier: p for p in make_players(herald.app_id, AMAZON, [rotated, kept])}
+    canonical = sim.rotate_adm(rotated)[rotated]  # ADM answers this id for messages to `rotated`
+
+    first = herald.send(included_segments=["Subscribed Users"], contents={"en": "One"}, isAdm=True)
+    assert_counts(herald.wait_completed(first, worker), successful=2)
+    assert accepted_once(sim.deliveries(platform="adm")) == Counter({rotated: 1, kept: 1})
+
+    moved = Player.objects.get(pk=players[rotated].pk)
+    assert (moved.identifier, moved.notification_types, moved.invalid_identifier) == (canonical, 1, False)
+    assert Player.objects.get(pk=players[kept].pk).identifier == kept
+    player = http("GET", f"{herald.root}/players/{moved.pk}?app_id={herald.app_id}", key=herald.app_key)
+    assert player.status == 200 and player.body["identifier"] == canonical
+
+    # The next notification goes to the canonical id, and the old one is never used again.
+    sim.reset(keep_tokens=True)
+    second = herald.send(included_segments=["Subscribed Users"], contents={"en": "Two"}, isAdm=True)
+    assert_counts(herald.wait_completed(second, worker), successful=2)
+    assert accepted_once(sim.deliveries(platform="adm")) == Counter({canonical: 1, kept: 1})
+
+
 # --- token refresh --------------------------------------------------------------------------------
 
 

@@ -370,6 +370,12 @@ class Simulator:
         body = {"registration_ids": list(registration_ids)}
         self.control("POST", "/_sim/adm/registrations/unregister", body, expect=200)
 
+    def rotate_adm(self, *registration_ids: str) -> dict[str, str]:
+        """Give these registration ids new canonical ones: sends to them are delivered and ADM
+        answers the new id in ``registrationID``. Returns {old: new}."""
+        body = {"registration_ids": list(registration_ids)}
+        return self.control("POST", "/_sim/adm/registrations/rotate", body, expect=200).body["canonical"]
+
     def register_adm_client(self, client_id: str, client_secret: str) -> None:
         """Make the LWA token endpoint check this client id's secret (others are accepted)."""
         body = {"client_id": client_id, "client_secret": client_secret}

@@ -317,6 +317,23 @@ def test_adm_unregistered_ids_get_410(sim, client, adm_access_token):
         assert (response.status, response.json()) == (410, {"reason": "Unregistered"})
 
 
+def test_a_rotated_registration_is_delivered_and_answers_its_canonical_id(sim, client, adm_access_token):
+    old, other = sim.adm_registration_ids(2)
+    [(rotated, canonical)] = sim.rotate_adm(old).items()
+    assert rotated == old and canonical.startswith("amzn1.adm-registration.v3.") and canonical != old
+
+    answer = adm_send(sim, client, adm_access_token, old, adm_body())
+    assert (answer.status, answer.json()) == (200, {"registrationID": canonical})
+    assert adm_send(sim, client, adm_access_token, canonical, adm_body("n-2")).json() == {
+        "registrationID": canonical
+    }
+    assert adm_send(sim, client, adm_access_token, other, adm_body()).json() == {"registrationID": other}
+    assert [d["token"] for d in sim.deliveries(platform="adm")] == [old, canonical, other]
+    sim.reset(keep_tokens=True)  # forgotten with the rest
+    assert adm_send(sim, client, adm_access_token, old, adm_body()).json() == {"registrationID": old}
+    assert sim.control("POST", "/_sim/adm/registrations/rotate", {"registration_ids": "x"}).status == 400
+
+
 def test_adm_faults_with_retry_after(sim, client, adm_access_token):
     broken, other = sim.adm_registration_ids(2)
     sim.faults(
