@@ -289,6 +289,7 @@ class AppAdmin(OrganizationScopedAdmin):
         "apns_certificate_subject",
         "apns_certificate_expires_at",
         "apns_certificate_status",
+        "safari_push_id",
         "fcm_project_id",
         "vapid_public_key",
         "configured_secrets",

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, pkcs12
+from cryptography.x509.oid import NameOID
 from django.conf import settings
 from django.utils import timezone
 
@@ -25,6 +26,9 @@ from core.ssrf import UnsafeUrl, check_public_url
 class CertificateSummary:
     subject: str
     expires_at: datetime
+    # The subject's UID: the topic Apple issued the certificate for (a bundle id, or a Website Push
+    # ID such as web.com.example for Safari).
+    uid: str | None = None
 
 
 def read_p12(field: str, p12_base64: str, password: str | None) -> CertificateSummary:
@@ -41,7 +45,23 @@ def read_p12(field: str, p12_base64: str, password: str | None) -> CertificateSu
 
 
 def summarize_certificate(cert: x509.Certificate) -> CertificateSummary:
-    return CertificateSummary(subject=cert.subject.rfc4514_string(), expires_at=cert.not_valid_after_utc)
+    uids = cert.subject.get_attributes_for_oid(NameOID.USER_ID)
+    return CertificateSummary(
+        subject=cert.subject.rfc4514_string(),
+        expires_at=cert.not_valid_after_utc,
+        uid=str(uids[0].value) if uids else None,
+    )
+
+
+def website_push_id(summary: CertificateSummary) -> str:
+    """The Website Push ID a Safari push certificate is for (its UID, ``web.`` + reverse domain),
+    or a 400: an iOS certificate uploaded as the Safari one would be refused by APNs at every send
+    (TopicDisallowed), so it is refused here."""
+    if not summary.uid or not summary.uid.startswith("web.") or len(summary.uid) > 200:
+        raise ApiError.bad_request(
+            "safari_apns_p12 must be a Website Push ID certificate (its subject UID starts with web.)"
+        )
+    return summary.uid
 
 
 def check_apns_p8(pem: str) -> None:

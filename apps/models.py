@@ -82,6 +82,9 @@ class App(models.Model):
     apns_certificate_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     safari_apns_certificate_subject = models.CharField(max_length=500, null=True, blank=True, editable=False)
     safari_apns_certificate_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The Website Push ID (web.com.example) of the Safari certificate, read from it on upload:
+    # OneSignal's read-only ``safari_push_id``, and the apns-topic of legacy Safari (device type 7).
+    safari_push_id = models.CharField(max_length=200, null=True, blank=True, editable=False)
 
     fcm_project_id = models.CharField(max_length=200, null=True, blank=True, editable=False)
     vapid_public_key = models.CharField(max_length=200, null=True, blank=True)

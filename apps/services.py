@@ -19,6 +19,7 @@ from apps.credentials import (
     read_fcm_service_account,
     read_p12,
     read_sms_gateway,
+    website_push_id,
 )
 from apps.models import App, AppKey, Membership, Organization, UserKey
 from apps.vapid import apply_vapid_fields, vapid_key_pair
@@ -118,6 +119,8 @@ def _apply_app_fields(app: App, data: dict[str, Any]) -> None:
         p12, password = data.get(f"{prefix}_p12"), data.get(f"{prefix}_p12_password")
         if p12:
             summary = read_p12(f"{prefix}_p12", p12, password)
+            if prefix == "safari_apns":
+                app.safari_push_id = website_push_id(summary)  # legacy Safari's apns-topic
             setattr(app, f"{prefix}_p12", p12)
             setattr(app, f"{prefix}_p12_password", password or None)
             setattr(app, f"{prefix}_certificate_subject", summary.subject)

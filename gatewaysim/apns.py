@@ -17,7 +17,10 @@ A send is answered in this order, and every send is recorded whatever the answer
    suffix such as ``.voip``), ``BadPriority`` (not 10/5/1, or 10 for ``background``),
    ``BadExpirationDate``, ``BadCollapseId`` (over 64 bytes), ``BadMessageId``, ``DuplicateHeaders``;
 5. the payload: 400 ``PayloadEmpty``; 413 ``PayloadTooLarge`` (over 4096 bytes, 5120 for VoIP);
-   400 ``BadPayload`` (simulator-specific: not a JSON object with an ``aps`` object);
+   400 ``BadPayload`` (simulator-specific: not a JSON object with an ``aps`` object, or, for a
+   Website Push ID topic ``web.*`` (legacy Safari), an ``aps`` without an ``alert`` object holding
+   string ``title`` and ``body`` or without ``url-args``, a list of strings: Safari would not show
+   it, though Apple's gateway accepts it);
 6. the fault plan (``faults.py``): an error name -> its status, ``{"reason"}`` body;
 7. otherwise 200 with an ``apns-id`` header and an empty body. An accepted send whose
    (token, ``custom.i``) was accepted before is a duplicate (OneSignal puts the notification id
@@ -28,6 +31,10 @@ answer. Recorded headers are the request's (``authorization`` redacted) plus the
 notes: ``x-sim-auth`` (token/certificate), ``x-sim-jwt`` (a digest of the JWT, so that tests can
 see a token being reused without seeing it), ``x-sim-jwt-iat``, ``x-sim-reason`` and
 ``x-sim-apns-id``.
+
+Topics: a provider key allows the topics it was registered with (``POST /_sim/apns/keys``
+``topics``, e.g. ``["com.example.app", "web.com.example"]``; none given: any), a client certificate
+the topic in its subject's UID (a Safari Website Push ID certificate: ``web.com.example``).
 
 The connection faults ``goaway_after`` and ``max_concurrent_streams`` (also ``--apns-max-streams``)
 are applied by ``httpserver`` through this gateway's ``ConnectionPolicy``.
@@ -108,6 +115,7 @@ APNS_ERRORS: dict[str, int] = {
     "Shutdown": 503,
 }
 RETRY_AFTER_STATUSES = (429, 503)
+WEBSITE_PUSH_PREFIX = "web."
 # apns-push-type -> the suffix its apns-topic must carry ("" : the bundle id itself, not checked).
 PUSH_TYPES: dict[str, str] = {
     "alert": "",
@@ -405,7 +413,7 @@ class ApnsGateway(Gateway):
         if len(token) % 2 or not HEX_DIGITS.issuperset(token):
             return 400, "BadDeviceToken", token, False
 
-        reason, push_type = _check_headers(headers, auth)
+        reason, push_type, topic = _check_headers(headers, auth)
         if reason:
             return APNS_ERRORS[reason], reason, token, False
 
@@ -420,6 +428,8 @@ class ApnsGateway(Gateway):
         except orjson.JSONDecodeError:
             payload = None
         if not isinstance(payload, dict) or not isinstance(payload.get("aps"), dict):
+            return 400, "BadPayload", token, False
+        if topic.startswith(WEBSITE_PUSH_PREFIX) and not _website_push_payload(payload["aps"]):
             return 400, "BadPayload", token, False
 
         if plan is not None:
@@ -537,41 +547,54 @@ def _base_topic(topic: str) -> str:
     return topic
 
 
-def _check_headers(headers: dict[bytes, list[bytes]], auth: Auth) -> tuple[str, str]:
-    """("" or the reason to refuse, the push type)."""
+def _website_push_payload(aps: dict[str, Any]) -> bool:
+    """Whether legacy Safari can show it: an alert with a title and a body, and url-args for the
+    push package's urlFormatString (Apple's "Configuring Safari Push Notifications")."""
+    alert, args = aps.get("alert"), aps.get("url-args")
+    return (
+        isinstance(alert, dict)
+        and isinstance(alert.get("title"), str)
+        and isinstance(alert.get("body"), str)
+        and isinstance(args, list)
+        and all(isinstance(arg, str) for arg in args)
+    )
+
+
+def _check_headers(headers: dict[bytes, list[bytes]], auth: Auth) -> tuple[str, str, str]:
+    """("" or the reason to refuse, the push type, the topic)."""
 
     def one(name: bytes) -> str | None:
         values = headers.get(name)
         return values[0].decode("latin-1").strip() if values else None
 
     if any(len(headers.get(name, ())) > 1 for name in SINGLE_HEADERS):
-        return "DuplicateHeaders", ""
+        return "DuplicateHeaders", "", ""
     push_type = one(b"apns-push-type") or "alert"
     if push_type not in PUSH_TYPES:
-        return "InvalidPushType", push_type
+        return "InvalidPushType", push_type, ""
     topic = one(b"apns-topic")
     if not topic:
         if auth.kind == "certificate" and auth.topics:
             topic = min(auth.topics)  # certificate auth: the certificate's own topic
         else:
-            return "MissingTopic", push_type
+            return "MissingTopic", push_type, ""
     if auth.topics is not None and _base_topic(topic) not in auth.topics:
-        return "TopicDisallowed", push_type
+        return "TopicDisallowed", push_type, topic
     suffix = PUSH_TYPES[push_type]
     if suffix and not topic.endswith(suffix):
-        return "InvalidPushType", push_type
+        return "InvalidPushType", push_type, topic
     priority = one(b"apns-priority")
     if priority is not None and (
         priority not in ("10", "5", "1") or (priority == "10" and push_type == "background")
     ):
-        return "BadPriority", push_type
+        return "BadPriority", push_type, topic
     expiration = one(b"apns-expiration")
     if expiration is not None and not expiration.isdigit():
-        return "BadExpirationDate", push_type
+        return "BadExpirationDate", push_type, topic
     collapse_id = headers.get(b"apns-collapse-id")
     if collapse_id and len(collapse_id[0]) > MAX_COLLAPSE_ID:
-        return "BadCollapseId", push_type
+        return "BadCollapseId", push_type, topic
     apns_id = one(b"apns-id")
     if apns_id is not None and not UUID_RE.match(apns_id):
-        return "BadMessageId", push_type
-    return "", push_type
+        return "BadMessageId", push_type, topic
+    return "", push_type, topic

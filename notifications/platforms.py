@@ -36,6 +36,7 @@ PROVIDER_FOR_DEVICE_TYPE = {
     1: "fcm",
     5: "webpush",
     8: "webpush",
+    7: "safari",  # Web Push or legacy APNs, per player (notifications/providers/safari.py)
     6: "wns",
     13: "hms",
     2: "adm",

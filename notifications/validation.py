@@ -81,7 +81,8 @@ EMAIL_FIELDS = ("email_subject", "email_body", "email_preheader", "email_from_na
 SMS_FIELDS = ("sms_from", "sms_media_urls")
 LANGUAGE_MAPS = ("contents", "headings", "subtitle")
 WEB_PUSH_TOO_LARGE = "Message Web push payload must not exceed {limit} bytes; this notification's is {size}"
-WEB_PUSH_DEVICE_TYPES = frozenset({5, 8})
+# Chrome, Firefox and Safari (whose Safari 16+ players are Web Push subscriptions).
+WEB_PUSH_DEVICE_TYPES = frozenset({5, 7, 8})
 _TOPIC = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 # Image fields: devices fetch them, so they must not point at loopback/private/link-local hosts.
 IMAGE_URL_FIELDS = (

@@ -165,7 +165,9 @@ class AppOutputSerializer(serializers.Serializer):
     apns_team_id = serializers.CharField(allow_null=True)
     apns_bundle_id = serializers.CharField(allow_null=True)
     safari_site_origin = serializers.CharField(allow_null=True)
-    safari_push_id = serializers.CharField(allow_null=True)
+    safari_push_id = serializers.CharField(
+        allow_null=True, help_text="The Website Push ID (web.…) read from the Safari .p12 on upload."
+    )
     safari_icon_256_256 = serializers.CharField(required=False)
     site_name = serializers.CharField(allow_null=True)
     android_gcm_sender_id = serializers.CharField(required=False)
@@ -209,7 +211,7 @@ class AppOutputSerializer(serializers.Serializer):
             "apns_team_id": app.apns_team_id,
             "apns_bundle_id": app.apns_bundle_id,
             "safari_site_origin": app.safari_site_origin,
-            "safari_push_id": None,
+            "safari_push_id": app.safari_push_id,
             "site_name": app.site_name,
             "additional_data_is_root_payload": app.additional_data_is_root_payload,
             "basic_auth_key": self.context.get("basic_auth_key"),

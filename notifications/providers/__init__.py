@@ -14,6 +14,8 @@ PROVIDERS = {
     "wns": "notifications.providers.wns:WnsProvider",
     "apns": "notifications.providers.apns:ApnsProvider",
     "webpush": "notifications.providers.webpush:WebPushProvider",
+    # Device type 7: Web Push (Safari 16+) or legacy APNs website push, chosen per player.
+    "safari": "notifications.providers.safari:SafariProvider",
     "hms": "notifications.providers.hms:HmsProvider",
     "adm": "notifications.providers.adm:AdmProvider",
 }

@@ -112,8 +112,9 @@ def provider_token(key_id: str, team_id: str, p8: str, *, stale: str | None = No
         return cached[0]
 
 
-def load_certificate(p12_base64: str, password: str | None) -> Certificate:
-    """The client certificate and key of an APNs .p12, as PEM for libcurl (cached per file)."""
+def load_certificate(p12_base64: str, password: str | None, *, label: str = "APNs") -> Certificate:
+    """The client certificate and key of an APNs .p12, as PEM for libcurl (cached per file);
+    ``label`` names the credential in the not-configured reason (APNs, Safari)."""
     digest = hashlib.sha256(f"{p12_base64}\0{password or ''}".encode()).hexdigest()
     with _lock:
         cached = _certificates.get(digest)
@@ -124,9 +125,9 @@ def load_certificate(p12_base64: str, password: str | None) -> Certificate:
             base64.b64decode(p12_base64), password.encode() if password else None
         )
     except (ValueError, TypeError) as exc:
-        raise ProviderNotConfigured("APNs: the .p12 certificate cannot be read") from exc
+        raise ProviderNotConfigured(f"{label}: the .p12 certificate cannot be read") from exc
     if key is None or cert is None:
-        raise ProviderNotConfigured("APNs: the .p12 has no certificate and key")
+        raise ProviderNotConfigured(f"{label}: the .p12 has no certificate and key")
     uids = cert.subject.get_attributes_for_oid(NameOID.USER_ID)
     certificate = Certificate(
         cert_pem=b"".join(c.public_bytes(Encoding.PEM) for c in [cert, *extra]),
@@ -258,10 +259,13 @@ def build_payload(recipient: Recipient, message: RenderedMessage) -> dict[str, A
     return payload
 
 
-def build_headers(message: RenderedMessage, topic: str | None, now: float) -> list[str]:
-    """The apns-* headers (authorization is added by the provider)."""
+def build_headers(
+    message: RenderedMessage, topic: str | None, now: float, *, push_type: str | None = None
+) -> list[str]:
+    """The apns-* headers (authorization is added by the provider); ``push_type`` overrides the
+    one the message asks for (legacy Safari only knows alerts)."""
     body = platform_body(message.body, "apns")
-    push_type = push_type_of(message)
+    push_type = push_type or push_type_of(message)
     priority = body.get("priority")
     low = push_type == "background" or (priority is not None and _int(priority, 10) < 10)
     headers = [
@@ -340,6 +344,12 @@ class ApnsProvider(Provider):
             return settings.HERALD_APNS_SANDBOX_URL
         return settings.HERALD_APNS_PRODUCTION_URL
 
+    def payload(self, recipient: Recipient, message: RenderedMessage) -> dict[str, Any]:
+        return build_payload(recipient, message)
+
+    def headers(self, message: RenderedMessage, now: float) -> list[str]:
+        return build_headers(message, self.topic, now)
+
     def _token(self, stale: str | None = None) -> str:
         return provider_token(self.app.apns_key_id, self.app.apns_team_id, self.app.apns_p8, stale=stale)
 
@@ -358,14 +368,14 @@ class ApnsProvider(Provider):
                 results.append(SendResult(recipient.player_id, Outcome.INVALID_RECIPIENT, "BadDeviceToken"))
                 continue
             base = self._base_url(recipient)
-            payload = build_payload(recipient, message)
+            payload = self.payload(recipient, message)
             if "badge" in payload["aps"]:
                 badges[recipient.player_id] = payload["aps"]["badge"]
             by_base.setdefault(base, []).append(
                 HttpRequest(
                     url=f"{base}/3/device/{recipient.identifier}",
                     body=orjson.dumps(payload),
-                    headers=[*build_headers(message, self.topic, now), *auth],
+                    headers=[*self.headers(message, now), *auth],
                     tag=recipient.player_id,
                 )
             )

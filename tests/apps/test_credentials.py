@@ -15,9 +15,14 @@ from django.db import connection
 pytestmark = pytest.mark.django_db
 
 
-def make_p12(password: bytes) -> tuple[str, dt.datetime]:
+def make_p12(password: bytes, uid: str | None = None) -> tuple[str, dt.datetime]:
+    """A self-signed push certificate (.p12, base64) and its expiry; ``uid``: the subject's UID, the
+    topic Apple issues it for (a Website Push ID for Safari)."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Apple Push Services: com.example.app")])
+    attributes = [x509.NameAttribute(NameOID.USER_ID, uid)] if uid else []
+    name = x509.Name(
+        [*attributes, x509.NameAttribute(NameOID.COMMON_NAME, "Apple Push Services: com.example.app")]
+    )
     not_after = dt.datetime(2031, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
     cert = (
         x509.CertificateBuilder()

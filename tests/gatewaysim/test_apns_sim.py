@@ -259,6 +259,58 @@ def test_certificate_auth_pushes_to_the_certificates_topic(sim: Simulator):
     assert {d["headers"]["x-sim-auth"] for d in sim.deliveries(platform="apns")} == {"certificate"}
 
 
+WEBSITE_PUSH_ID = "web.com.example.herald"
+
+
+def website_push(notification_id: str = "n-1", **aps) -> dict:
+    alert = {"title": "Herald", "body": "Hello"}
+    return {"aps": {"alert": alert, "url-args": ["orders/1"], **aps}, "custom": {"i": notification_id}}
+
+
+def test_a_safari_certificate_pushes_to_its_website_push_id(sim: Simulator):
+    cert_pem, key_pem = client_certificate(sim, WEBSITE_PUSH_ID)
+    with Http2Client(sim.ca_path) as with_cert:
+        with_cert.curl.setopt(pycurl.SSLCERT_BLOB, cert_pem)
+        with_cert.curl.setopt(pycurl.SSLKEY_BLOB, key_pem)
+        sent = push(sim, with_cert, None, body=website_push(), apns_topic=WEBSITE_PUSH_ID)
+        bundle = push(sim, with_cert, None, body=website_push(), apns_topic=BUNDLE)
+
+    assert sent.status == 200
+    assert (bundle.status, reason(bundle)) == (400, "TopicDisallowed")
+    assert sim.deliveries(platform="apns")[0]["payload"]["aps"]["url-args"] == ["orders/1"]
+
+
+def test_a_key_registered_for_a_website_push_id_may_push_to_it(sim: Simulator, client):
+    key = sim.apns_key(topics=[BUNDLE, WEBSITE_PUSH_ID])
+    token = provider_jwt(key)
+
+    assert push(sim, client, token, body=website_push(), apns_topic=WEBSITE_PUSH_ID).status == 200
+    other = push(sim, client, token, body=website_push(), apns_topic="web.com.example.other")
+    assert (other.status, reason(other)) == (400, "TopicDisallowed")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        payload(),  # no url-args
+        website_push(alert="Hello"),  # a string alert: Safari needs a title and a body
+        website_push(alert={"title": "Herald"}),
+        website_push(**{"url-args": "orders/1"}),
+        website_push(**{"url-args": [1]}),
+    ],
+)
+def test_a_website_push_safari_could_not_show_is_a_bad_payload(sim: Simulator, client, body):
+    token = provider_jwt(sim.apns_key(topics=[WEBSITE_PUSH_ID]))
+
+    response = push(sim, client, token, body=body, apns_topic=WEBSITE_PUSH_ID)
+
+    assert (response.status, reason(response)) == (400, "BadPayload")
+
+
+def test_app_topics_keep_taking_any_aps(sim: Simulator, client, token):
+    assert push(sim, client, token, body={"aps": {"content-available": 1}}).status == 200
+
+
 # --- request checks ----------------------------------------------------------------------------
 
 
