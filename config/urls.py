@@ -6,6 +6,7 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from core.health import liveness_view, readiness_view
 from core.metrics_views import metrics_view
 from core.views import api_not_found
 from imfpush.token_views import MfpIntrospectionView, MfpTokenView
@@ -26,6 +27,9 @@ urlpatterns = [
     path("csv_exports/<str:app_id>/<str:file_name>", csv_export_download, name="csv-export-download"),
     path("email/unsubscribe/<str:token>", email_unsubscribe, name="email-unsubscribe"),
     path("metrics", metrics_view, name="metrics"),
+    path("healthz", readiness_view, name="healthz"),
+    path("healthz/ready", readiness_view, name="healthz-ready"),
+    path("healthz/live", liveness_view, name="healthz-live"),
     path("imfpush/v1/", include(("imfpush.urls", "imfpush"), namespace="imfpush")),
     *[
         path(f"{runtime}/api/az/v1/{name}", view.as_view(), name=f"mfp-{name}-{runtime}")

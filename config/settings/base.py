@@ -383,6 +383,9 @@ HERALD_DEMO_SMS_PORT = env_int("HERALD_DEMO_SMS_PORT", 9105)
 # --- Observability (README "Observability") ------------------------------------------------
 # /metrics answers a scraper that sends `Authorization: Bearer <HERALD_METRICS_TOKEN>` or comes
 # from one of HERALD_METRICS_ALLOWED_NETWORKS (CIDRs, matched against REMOTE_ADDR); nobody else.
+# Workers record a heartbeat this often; GET /healthz is unready when the newest is older than the max.
+HERALD_WORKER_HEARTBEAT_SECONDS = env_int("HERALD_WORKER_HEARTBEAT_SECONDS", 10)
+HERALD_WORKER_HEARTBEAT_MAX_AGE_SECONDS = env_int("HERALD_WORKER_HEARTBEAT_MAX_AGE_SECONDS", 60)
 HERALD_METRICS_TOKEN = env_secret("HERALD_METRICS_TOKEN") or ""
 HERALD_METRICS_ALLOWED_NETWORKS = env.list("HERALD_METRICS_ALLOWED_NETWORKS", default=[])
 # Logs: `json` (one object per line, production's default) or `text`; secrets are scrubbed in both.

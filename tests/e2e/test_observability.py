@@ -15,9 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
+from core.health import HEARTBEAT_KEY
 from notifications.models import Notification
 from tests.conftest import ApiClient
 from tests.e2e.support import settle
@@ -49,6 +51,7 @@ def worker_extra_env(metrics_dir) -> dict[str, str]:
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
         "HERALD_LOG_FORMAT": "json",
         "HERALD_ALLOWED_PRIVATE_NETWORKS": "127.0.0.0/8",
+        "HERALD_WORKER_HEARTBEAT_SECONDS": "1",
     }
 
 
@@ -128,3 +131,18 @@ def test_worker_deliveries_reach_metrics_and_its_json_logs_carry_the_ids(
     assert {line["app_id"] for line in delivered} == {str(app.id)}
     assert all(line["task_id"] for line in fan_out + delivered)
     assert tenant.app_key not in text and tenant.user_key not in text
+
+
+def test_the_running_worker_keeps_healthz_ready_with_its_heartbeat(worker):
+    """The real worker's timer writes the heartbeat: deleted, it is back within a few seconds."""
+    cache.delete(HEARTBEAT_KEY)
+    assert Client().get("/healthz").status_code == 503
+
+    deadline = time.monotonic() + 15
+    while (response := Client().get("/healthz")).status_code != 200:
+        assert time.monotonic() < deadline, response.json()
+        time.sleep(0.2)
+
+    checks = response.json()["checks"]
+    assert checks["worker"]["status"] == "ok" and checks["worker"]["age_seconds"] < 3
+    assert checks["database"]["status"] == checks["redis"]["status"] == checks["broker"]["status"] == "ok"

@@ -41,6 +41,9 @@ OTHER_ROUTES = {
     "csv-export-download": "the unguessable token in the file name, and the app id must match",
     "email-unsubscribe": "a signed (app, player) token",
     "metrics": "a bearer token or an allowed network; no tenant data",
+    "healthz": "public, like every probe: check names and states only, no tenant data",
+    "healthz-ready": "the same view as healthz",
+    "healthz-live": "public: a constant",
     "mfp-token": "the client's id and secret (HTTP Basic)",
     "mfp-introspection": "a token with authorization.introspect, of the same organization",
 }
@@ -138,3 +141,14 @@ def test_introspection_shows_only_the_callers_organization():
     assert introspect(own_probe).json()["active"] is True
     assert introspect(their_probe).json() == {"active": False}
     assert introspect(victim_token).status_code == 403  # no authorization.introspect
+
+
+def test_healthz_shows_only_check_states(own):
+    for path in ("/healthz", "/healthz/ready", "/healthz/live"):
+        response = Client(REMOTE_ADDR="203.0.113.5").get(path)
+        text = response.content.decode()
+        assert str(own.app.id) not in text and own.app.name not in text
+        body = response.json()
+        assert set(body) <= {"status", "checks"}
+        for check in body.get("checks", {}).values():
+            assert set(check) <= {"status", "error", "ms", "age_seconds"}
