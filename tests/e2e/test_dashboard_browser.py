@@ -82,6 +82,8 @@ def chrome(tmp_path_factory) -> Iterator:
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    # The console, read by csp_violations(): Chromium reports every script the CSP blocked there.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(executable_path=chromedriver))
     driver.set_page_load_timeout(WAIT_SECONDS)
     try:
@@ -178,6 +180,14 @@ class Dashboard:
 
     def messages(self) -> list[str]:
         return [item.text for item in self.find_all("ul.messagelist li")]
+
+    def csp_violations(self) -> list[str]:
+        """What the console said about the Content-Security-Policy since the last call."""
+        return [
+            entry["message"]
+            for entry in self.driver.get_log("browser")
+            if "Content Security Policy" in entry["message"] or "Content-Security-Policy" in entry["message"]
+        ]
 
     def screenshot(self, name: str) -> Path:
         path = self.shots / f"{name}.png"
@@ -353,3 +363,12 @@ def test_an_operator_sends_to_a_segment_and_follows_it_to_the_csv(
     assert not page.find_all("input[value=Cancel]")
     assert len(sim.deliveries()) == len(records)  # nothing more was sent
 
+    # Every page above ran its scripts under the dashboard's CSP, which allows no inline script.
+    assert "script-src 'self';" in _csp(live_server)
+    assert page.csp_violations() == []
+
+
+
+def _csp(live_server) -> str:
+    with urllib.request.urlopen(f"{live_server.url}/admin/login/", timeout=10) as response:  # noqa: S310
+        return response.headers["Content-Security-Policy"]
