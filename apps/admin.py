@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from functools import partial
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -12,6 +14,8 @@ from django.utils.html import format_html
 from apps.charts import sends_chart
 from apps.credential_forms import PlatformCredentialsForm
 from apps.credentials import certificate_status, check_adm_client_id, check_client_secret, check_huawei_app_id
+from apps.member_admin import MembershipInline, member_add_view
+from apps.members import roles_grantable_by
 from apps.models import App, AppKey, Membership, Organization, UserKey
 from apps.overview import app_overview
 from apps.roles import ACTING_ROLES, acting_apps, can_act
@@ -89,12 +93,6 @@ class OrganizationScopedAdmin(admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
-class MembershipInline(admin.TabularInline):
-    model = Membership
-    extra = 0
-    autocomplete_fields = ["user"]
-
-
 @admin.register(Organization)
 class OrganizationAdmin(OrganizationScopedAdmin):
     organization_path = "memberships__organization"
@@ -108,6 +106,19 @@ class OrganizationAdmin(OrganizationScopedAdmin):
 
     def organization_of(self, obj) -> Organization:
         return obj
+
+    def get_urls(self):
+        add_member = self.admin_site.admin_view(partial(member_add_view, self))
+        return [
+            path("<uuid:object_id>/members/add/", add_member, name="apps_organization_add_member"),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        organization = self.get_object(request, object_id)
+        can_add = organization is not None and bool(roles_grantable_by(request.user, organization))
+        extra_context = {**(extra_context or {}), "can_add_member": can_add}
+        return super().change_view(request, object_id, form_url, extra_context)
 
 
 class KeyAdmin(OrganizationScopedAdmin):

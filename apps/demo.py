@@ -11,16 +11,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.db import transaction
 
 from apps.credentials import read_sms_gateway
+from apps.members import grant_dashboard_permissions
 from apps.models import App, AppKey, Membership, Organization, UserKey
 from apps.services import api_key_revoke, app_key_issue, organization_create, user_key_issue
 from imfpush.demo import mfp_demo_bootstrap
 
 DEMO_LABEL = "demo"
-DASHBOARD_APP_LABELS = ("apps", "players", "segments", "notifications", "imfpush")
 
 
 DEMO_FCM_PROJECT = "herald-demo"
@@ -139,7 +138,7 @@ def bootstrap_demo(*, org_name: str = "demo") -> DemoCredentials:
     user.is_staff = True
     user.set_password(password)
     user.save()
-    user.user_permissions.add(*Permission.objects.filter(content_type__app_label__in=DASHBOARD_APP_LABELS))
+    grant_dashboard_permissions(user)
     Membership.objects.get_or_create(
         organization=organization, user=user, defaults={"role": Membership.Role.OWNER}
     )

@@ -38,6 +38,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.members import DASHBOARD_APP_LABELS
 from apps.models import Membership
 from apps.services import app_key_issue, user_key_issue
 from imfpush.clients import confidential_client_create
@@ -53,9 +54,9 @@ from webhooks.services import webhook_create
 
 pytestmark = pytest.mark.django_db
 
-# What tenant staff are granted (apps/demo.py DASHBOARD_APP_LABELS, plus webhooks): every
-# permission of the project's own apps, none of django.contrib.auth's.
-STAFF_APP_LABELS = ("apps", "players", "segments", "notifications", "imfpush", "webhooks")
+# What tenant staff are granted (apps/members.py): every permission of the project's own apps, none
+# of django.contrib.auth's.
+STAFF_APP_LABELS = DASHBOARD_APP_LABELS
 # Operator-only pages: Django's users and groups, and django-axes' login attempts (the login
 # lockout): not tenant data, and tenant staff hold no permission on them.
 OPERATOR_ONLY = {"auth.user", "auth.group", "axes.accessattempt", "axes.accesslog", "axes.accessfailurelog"}
@@ -311,6 +312,16 @@ CUSTOM_URLS: dict[str, tuple[tuple[str, ...], dict]] = {
         {"password1": "Changed-pw-123", "password2": "Changed-pw-123"},
     ),
     "apps_app_overview": (("GET",), {}),
+    "apps_organization_add_member": (
+        ("GET", "POST"),
+        {
+            "username": "intruder",
+            "email": "intruder@example.com",
+            "role": "owner",
+            "password1": "Str0ng-pass-phrase-9",
+            "password2": "Str0ng-pass-phrase-9",
+        },
+    ),
     "apps_app_credentials": (("GET", "POST"), {}),
     "players_player_send_test": (("POST",), {}),
     "players_player_export_app": (("POST",), {}),
