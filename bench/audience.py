@@ -27,6 +27,7 @@ import statistics
 import time
 
 from bench.common import add_common_arguments, demo_app, ratio, run_benchmark, seed_players
+from core.progress import progress_bar
 
 FILTERS = {
     "subscribed": [],
@@ -116,7 +117,9 @@ def _audience(args, work, env) -> dict:
     app, _key = demo_app()
     seed_seconds = seed_players(app.id, args.players)
     results: dict[str, dict] = {}
+    bar = progress_bar(total=len(FILTERS), desc="Filters", unit=" filters")
     for name, filters in FILTERS.items():
+        bar.set_postfix_str(name)  # the filter being measured
         players = _queryset(app, filters)
         timings = []
         with CaptureQueriesContext(connection) as queries:
@@ -146,6 +149,8 @@ def _audience(args, work, env) -> dict:
             f"stream {rows} in {entry['stream_seconds']} s",
             flush=True,
         )
+        bar.update()
+    bar.close()
     reference = results["subscribed"]["count_ms_median"]
     ok = (
         all(r["count"] == r["stream_rows"] for r in results.values())

@@ -35,6 +35,7 @@ from bench.common import (
     seed_players,
     wait_until,
 )
+from core.progress import progress_bar
 
 EXPORT_COLUMNS = (
     "id, identifier, session_count, language, timezone, game_version, device_os, device_type, device_model, "
@@ -138,7 +139,10 @@ def _export(client, app, key: str, extra_fields: list[str], timeout: float, work
             raise RuntimeError(f"export failed: {export.error!r} (worker alive: {worker.poll() is None})")
         return export.status == CsvExport.Status.READY
 
-    wait_until(ready, timeout=timeout, what="the export")
+    # The worker reports no rows until the end: the bar shows the wait, then the rows at once.
+    with progress_bar(total=None, desc="Export (worker)", unit=" rows") as bar:
+        wait_until(ready, timeout=timeout, what="the export")
+        bar.update(export.row_count)
     seconds = time.perf_counter() - started
     path = export_path(export)
     return {
@@ -169,9 +173,13 @@ def _import(client, app, key: str, path, timeout: float, worker) -> dict:
         job.refresh_from_db()
         if job.status == CsvImport.Status.FAILED or worker.poll() is not None:
             raise RuntimeError(f"import failed: {job.error!r} (worker alive: {worker.poll() is None})")
+        # The job's committed progress, read by the poll that runs anyway.
+        bar.update(job.bytes_read - bar.n)
+        bar.set_postfix_str(f"rows={job.rows_processed}", refresh=False)
         return job.status == CsvImport.Status.COMPLETED
 
-    wait_until(done, timeout=timeout, what="the import")
+    with progress_bar(total=job.size_bytes, desc="Import (worker)", unit="B", unit_scale=True) as bar:
+        wait_until(done, timeout=timeout, what="the import")
     seconds = time.perf_counter() - started
     return {
         "seconds": seconds,

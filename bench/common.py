@@ -17,6 +17,7 @@ from pathlib import Path
 
 from bench import stack
 from bench.fanout import git_commit, machine
+from core.progress import progress_bar
 
 # The API's rate limits would cap a load test at their own numbers (players_write is 1,000/s per
 # app, keyless device calls 50/s per client address, and every request here comes from 127.0.0.1):
@@ -169,7 +170,7 @@ def seed_players(app_id, count: int, *, prefix: str = "bench", days: int = 60) -
 
     started = time.perf_counter()
     step = 200_000
-    with connection.cursor() as cursor:
+    with connection.cursor() as cursor, progress_bar(total=count, desc="Seeding", unit=" players") as bar:
         for start in range(0, count, step):
             cursor.execute(
                 """
@@ -201,6 +202,7 @@ def seed_players(app_id, count: int, *, prefix: str = "bench", days: int = 60) -
                     "days": days,
                 },
             )
+            bar.update(min(count, start + step) - start)
         # VACUUM too: a table just bulk-loaded has no visibility map yet, so every index-only scan
         # would visit the heap until autovacuum comes by. Measure the steady state instead.
         cursor.execute("VACUUM (ANALYZE) players_player")

@@ -23,6 +23,7 @@ import time
 
 from bench import loadgen
 from bench.common import add_common_arguments, demo_app, percentiles, ratio, run_benchmark, seed_players
+from core.progress import progress_bar
 
 WARMUP = 10
 
@@ -80,10 +81,14 @@ def _create(args, work, env) -> dict:
     samples: dict[str, list[float]] = {kind: [] for kind in kinds}
     recipients: dict[str, int] = {}
     failures: dict[str, int] = dict.fromkeys(kinds, 0)
-    with loadgen.gunicorn(env, work, workers=args.web_workers) as server:
+    with (
+        loadgen.gunicorn(env, work, workers=args.web_workers) as server,
+        progress_bar(total=(WARMUP + args.requests) * len(bodies), desc="POST /notifications") as bar,
+    ):
         for round_number in range(WARMUP + args.requests):
             for kind, body in bodies.items():
                 elapsed, status, answer = _post(server, key, body)
+                bar.update()  # after the request: its timing is taken inside _post
                 if status != 200 or not answer.get("id"):
                     failures[kind] += 1
                     continue

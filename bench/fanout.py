@@ -32,8 +32,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import stack
-from bench.platforms import identities, parse_mix, seed_players, split_evenly
 from bench.raw import raw_baseline
+from core.progress import progress_bar
+from players.seeding import identities, parse_mix, seed_players, split_evenly
 
 RAW_REQUESTS = 50_000  # raw baseline requests in all, shared evenly by the platforms of the mix
 # Except email: the SMTP simulator takes about 6 ms of CPU per message, so 2,500 already say it.
@@ -191,7 +192,8 @@ def _measure(args, mix, sim, work: Path, env: dict) -> int:
 
     seed_started = time.perf_counter()
     issued = {p.name: identities(p, counts[p.name], sim, app.vapid_public_key) for p in mix}
-    seed_players(app.id, mix, issued)
+    with progress_bar(total=args.players, desc="Seeding", unit=" players") as bar:
+        seed_players(app.id, mix, issued, progress=bar.update)
     seed_seconds = time.perf_counter() - seed_started
 
     raw = {}
@@ -276,11 +278,14 @@ def _run_notifications(args, mix, app, app_key: str, sim, worker) -> dict:
         ids.append(response.json()["id"])
     deadline = posted + args.timeout
     notifications = []
-    while time.perf_counter() < deadline and worker.poll() is None:
-        notifications = list(Notification.objects.filter(pk__in=ids))
-        if all(n.completed_at for n in notifications):
-            break
-        time.sleep(0.2)
+    # The bar reads the counters the loop fetches anyway: it adds no query to the measured run.
+    with progress_bar(total=args.players, desc="Delivering", unit=" deliveries") as bar:
+        while time.perf_counter() < deadline and worker.poll() is None:
+            notifications = list(Notification.objects.filter(pk__in=ids))
+            bar.update(sum(n.successful + n.failed + n.errored for n in notifications) - bar.n)
+            if all(n.completed_at for n in notifications):
+                break
+            time.sleep(0.2)
     elapsed = time.perf_counter() - posted
     done.set()
     poller.join()

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from bench import stack
 from bench.common import percentiles
+from core.progress import timed_bar
 
 SCENARIOS = ("baseline", "on_session", "create", "tags")
 ON_SESSION_BODY = '"language":"en","timezone":3600,"game_version":"1.2.0","device_os":"14"'
@@ -205,22 +206,23 @@ def run_wrk(
             "on_session_body": ON_SESSION_BODY,
         }
     )
-    done = subprocess.run(
-        [
-            shutil.which("wrk") or "wrk",
-            f"-t{threads}",
-            f"-c{max(connections, threads)}",
-            f"-d{max(1, round(duration))}s",
-            "--timeout",
-            "10s",
-            "-s",
-            str(script),
-            server.url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    with timed_bar(max(1, round(duration)), desc=f"{scenario} (wrk)"):
+        done = subprocess.run(
+            [
+                shutil.which("wrk") or "wrk",
+                f"-t{threads}",
+                f"-c{max(connections, threads)}",
+                f"-d{max(1, round(duration))}s",
+                "--timeout",
+                "10s",
+                "-s",
+                str(script),
+                server.url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     line = next((line for line in done.stdout.splitlines() if line.startswith("WRKJSON ")), None)
     if line is None:
         raise RuntimeError(f"wrk printed no summary:\n{done.stdout}\n{done.stderr}")
@@ -330,7 +332,9 @@ def run_python(
         await asyncio.gather(*(_connection(server, requests, stop_at, stats) for _ in range(connections)))
         return time.perf_counter() - started
 
-    seconds = asyncio.run(main())
+    # The bar's thread wakes twice a second, and only when the bar is drawn (a terminal or --progress).
+    with timed_bar(duration, desc=f"{scenario} (python)"):
+        seconds = asyncio.run(main())
     return LoadResult(
         scenario=scenario,
         generator="python",

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from bench.platforms import Identity, Platform
+from players.seeding import Identity, Platform
 
 CHUNK = 1000
 

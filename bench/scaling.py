@@ -4,7 +4,7 @@ how much of the delivery is I/O that Herald overlaps.
 
     python -m bench scaling --players 100000 --workers 1,2,4 --latency-ms 0,20
 
-The players are seeded once (COPY, bench/platforms.py); each configuration starts its own worker
+The players are seeded once (COPY, players/seeding.py); each configuration starts its own worker
 (prefork, ``--concurrency`` = the worker count) and beat, posts one notification to "Subscribed
 Users", waits for ``completed_at`` and stops them. Between runs the simulator's counters are reset
 and its fault plan set to the run's latency (``POST /_sim/faults {"latency_ms": …}``).
@@ -30,7 +30,8 @@ from pathlib import Path
 
 from bench import fanout, stack
 from bench.common import ratio
-from bench.platforms import identities, parse_mix, seed_players, split_evenly
+from core.progress import progress_bar
+from players.seeding import identities, parse_mix, seed_players, split_evenly
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -80,7 +81,8 @@ def _scaling(args, mix, sim, work: Path, env: dict) -> int:
     counts = split_evenly(args.players, mix)
     seed_started = time.perf_counter()
     issued = {p.name: identities(p, counts[p.name], sim, app.vapid_public_key) for p in mix}
-    seed_players(app.id, mix, issued)
+    with progress_bar(total=args.players, desc="Seeding", unit=" players") as bar:
+        seed_players(app.id, mix, issued, progress=bar.update)
     del issued
     seed_seconds = time.perf_counter() - seed_started
 
