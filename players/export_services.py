@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from apps.models import App
 from core.api.errors import ApiError
-from players.exports import EXTRA_COLUMNS, remove_export_file, write_export
+from players.exports import EXTRA_COLUMNS, ExportProgress, remove_export_file, write_export
 from players.models import CsvExport
 from players.selectors import segment_players
 
@@ -50,8 +50,11 @@ def _active_exports(app: App, kinds: list[str]):
 
 
 @transaction.atomic
-def export_start(*, app: App, kind: str, url_base: str, **fields: Any) -> CsvExport:
-    """Create an export and enqueue it after commit; 400 while another of its family runs."""
+def export_start(*, app: App, kind: str, url_base: str, enqueue: bool = True, **fields: Any) -> CsvExport:
+    """Create an export and enqueue it after commit; 400 while another of its family runs.
+
+    ``enqueue=False`` leaves the export to the caller, who runs it with ``csv_export_run`` in its
+    own process (``manage.py export_players``)."""
     from players.tasks import csv_export_task
 
     # Serialise concurrent starts for this app on its row, then check for a running export.
@@ -70,12 +73,19 @@ def export_start(*, app: App, kind: str, url_base: str, **fields: Any) -> CsvExp
     )
     export.url = f"{url_base}/{export.relative_path}"
     export.save(force_insert=True)
-    csv_export_task.delay_on_commit(str(export.id))
+    if enqueue:
+        csv_export_task.delay_on_commit(str(export.id))
     return export
 
 
 def csv_export_start(
-    *, app: App, url_base: str, extra_fields: list[str], last_active_since: Any, segment_name: str | None
+    *,
+    app: App,
+    url_base: str,
+    extra_fields: list[str],
+    last_active_since: Any,
+    segment_name: str | None,
+    enqueue: bool = True,
 ) -> CsvExport:
     unknown = [field for field in extra_fields if field not in EXTRA_COLUMNS]
     if unknown:
@@ -91,6 +101,7 @@ def csv_export_start(
         extra_fields=list(dict.fromkeys(extra_fields)),
         last_active_since=since,
         segment_name=segment_name or None,
+        enqueue=enqueue,
     )
 
 
@@ -102,9 +113,11 @@ def _writer(kind: str):
     return write_notification_export
 
 
-def csv_export_run(*, export_id: str) -> None:
+def csv_export_run(*, export_id: str, progress: ExportProgress | None = None) -> None:
     """Run an export once. A redelivered task finds the row already claimed and does nothing,
-    unless the claim's lease ran out (the worker died), in which case it runs again."""
+    unless the claim's lease ran out (the worker died), in which case it runs again.
+
+    ``progress`` (rows written, rows in all) is reported by the players export only."""
     now = timezone.now()
     lease_start = now - timedelta(seconds=settings.HERALD_CSV_EXPORT_LEASE_SECONDS)
     claimed = (
@@ -122,7 +135,10 @@ def csv_export_run(*, export_id: str) -> None:
     # out, must not be flipped back by this run.
     ours = CsvExport.objects.filter(pk=export_id, status=CsvExport.Status.RUNNING, started_at=now)
     try:
-        rows = _writer(export.kind)(export)
+        if progress is not None and export.kind == CsvExport.Kind.PLAYERS:
+            rows = write_export(export, progress)
+        else:
+            rows = _writer(export.kind)(export)
     except Exception as exc:
         logger.exception("CSV export %s failed", export_id)
         ours.update(status=CsvExport.Status.FAILED, error=str(exc)[:1000], finished_at=timezone.now())

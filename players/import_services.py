@@ -4,7 +4,7 @@ app), run (claimed once by a conditional UPDATE, progress committed per chunk)."
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from pathlib import Path
 
@@ -36,11 +36,22 @@ def _active_imports(app: App):
     )
 
 
-def csv_import_start(*, app: App, chunks: Iterable[bytes], file_name: str = "", created_by=None) -> CsvImport:
+def csv_import_start(
+    *,
+    app: App,
+    chunks: Iterable[bytes],
+    file_name: str = "",
+    created_by=None,
+    enqueue: bool = True,
+) -> CsvImport:
     """Store the uploaded file, check its header, create the job and enqueue it after commit.
 
     400 with the header's problem, 413 above HERALD_CSV_IMPORT_MAX_BYTES, 400 while another
     import of the app is pending or running. Nothing is kept when it refuses.
+
+    ``enqueue=False`` leaves the job to the caller, who runs it with ``csv_import_run`` in its own
+    process (``manage.py import_players``): no worker or broker is needed, and no worker can
+    claim it first.
     """
     from players.tasks import csv_import_task
 
@@ -70,17 +81,21 @@ def csv_import_start(*, app: App, chunks: Iterable[bytes], file_name: str = "", 
             if _active_imports(app).exists():
                 raise ApiError.bad_request(CONCURRENT_IMPORT)
             job.save(force_insert=True)
-            csv_import_task.delay_on_commit(str(job.id))
+            if enqueue:
+                csv_import_task.delay_on_commit(str(job.id))
     except BaseException:
         path.unlink(missing_ok=True)
         raise
     return job
 
 
-def csv_import_run(*, import_id: str) -> None:
+def csv_import_run(*, import_id: str, on_progress: Callable[[int, ChunkResult], None] | None = None) -> None:
     """Run an import once. A redelivered task finds the row already claimed and does nothing,
     unless the claim's lease ran out (the worker died): then it runs again from the start, which
-    writes the same result (an upsert of the same rows)."""
+    writes the same result (an upsert of the same rows).
+
+    ``on_progress(bytes_read, chunk_result)`` is called after each chunk's progress is committed
+    (``manage.py import_players`` draws its bar from it); the job row has the same numbers."""
     now = timezone.now()
     lease_start = now - timedelta(seconds=settings.HERALD_CSV_IMPORT_LEASE_SECONDS)
     claimed = (
@@ -111,7 +126,7 @@ def csv_import_run(*, import_id: str) -> None:
 
     def on_chunk(result: ChunkResult, bytes_read: int) -> bool:
         errors.extend(result.errors)
-        return bool(
+        recorded = bool(
             ours.update(
                 bytes_read=bytes_read,
                 rows_processed=F("rows_processed") + result.rows,
@@ -121,6 +136,9 @@ def csv_import_run(*, import_id: str) -> None:
                 errors=errors[:MAX_ERRORS],
             )
         )
+        if recorded and on_progress is not None:
+            on_progress(bytes_read, result)
+        return recorded
 
     path = import_path(job)
     try:
