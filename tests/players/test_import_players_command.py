@@ -138,3 +138,27 @@ def test_one_import_at_a_time_per_app(own, tmp_path):
     with pytest.raises(CommandError, match=CONCURRENT_IMPORT):
         run("--app", str(own.app.id), str(source))
     assert CsvImport.objects.count() == 1
+
+
+def test_ctrl_c_fails_the_job_and_keeps_what_was_committed(own, tmp_path, monkeypatch, settings):
+    settings.HERALD_CSV_IMPORT_CHUNK_BYTES = 40  # a few rows per chunk: one is committed, then Ctrl-C
+    from players.management.commands import import_players
+
+    real_run = import_players.csv_import_run
+
+    def interrupted_run(*, import_id, on_progress):
+        def on_chunk(bytes_read, result):
+            on_progress(bytes_read, result)
+            raise KeyboardInterrupt
+
+        real_run(import_id=import_id, on_progress=on_chunk)
+
+    monkeypatch.setattr(import_players, "csv_import_run", interrupted_run)
+    source = tmp_path / "players.csv"
+    source.write_text(CSV)
+    with pytest.raises(KeyboardInterrupt):
+        run("--app", str(own.app.id), str(source))
+    job = CsvImport.objects.get(app=own.app)
+    assert (job.status, job.error) == ("failed", import_players.INTERRUPTED)
+    assert 0 < job.rows_processed < 4 and Player.objects.filter(app=own.app).count() == job.rows_created
+    assert not list((tmp_path / "media").rglob("*.upload"))
