@@ -8,9 +8,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, F, Func, JSONField, Value, When
+from django.db.models import Case, F, Func, IntegerField, JSONField, Q, TextField, Value, When
 from django.db.models.constants import OnConflict
+from django.db.models.functions import Cast
+from django.db.models.lookups import LessThanOrEqual
 from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
@@ -19,6 +22,7 @@ from core.api.errors import NO_USER_WITH_ID, ApiError
 from notifications.outcomes import SESSION_DURATION, attribution_for, outcome_record
 from players.models import DeviceType, Player, Purchase
 from players.validation import (
+    MAX_TAGS_BYTES,
     check_device_type,
     check_language,
     merge_tags,
@@ -183,9 +187,20 @@ def _locked_player(app: App, player_id: uuid.UUID | None) -> Player:
     return player
 
 
+def player_update(*, app: App, player_id: uuid.UUID | None, data: dict[str, Any]) -> None:
+    """PUT /players/{id}: partial update; tags merge; an invalid device_type is ignored.
+
+    One UPDATE when the body allows it (``_one_statement``, the SDK's tag edits); otherwise, or
+    when that updated nothing (no such player, or tags that may be too large), the locked path.
+    """
+    statement = _one_statement(data) if player_id else None
+    if statement is not None and _update_in_one_statement(app, player_id, *statement):
+        return
+    _player_update_locked(app, player_id, data)
+
+
 @transaction.atomic
-def player_update(*, app: App, player_id: uuid.UUID | None, data: dict[str, Any]) -> Player:
-    """PUT /players/{id}: partial update; tags merge; an invalid device_type is ignored."""
+def _player_update_locked(app: App, player_id: uuid.UUID | None, data: dict[str, Any]) -> None:
     player = _locked_player(app, player_id)
     before = _columns(player)
     if "device_type" in data:
@@ -194,7 +209,6 @@ def player_update(*, app: App, player_id: uuid.UUID | None, data: dict[str, Any]
     _apply_fields(player, data)
     _save_changed(player, before)
     _link_channels(app, player, data)
-    return player
 
 
 @transaction.atomic
@@ -214,20 +228,48 @@ class _JsonbConcat(Func):
     output_field = JSONField()
 
 
-def _session_values(data: dict[str, Any]) -> dict[str, Any] | None:
-    """The SET of on_session's one UPDATE, or None when the body needs the row itself: tags
-    (merged, and their total size checked), an identifier without a valid device_type (it is
-    normalized per the row's channel), or bad input (answered by the locked path, so that an
-    unknown player still gets the documented device_type error first)."""
+class _MergedTags(Func):
+    """``merge_tags`` in SQL: ``(tags || sets) - deleted keys``. The keys set and the keys
+    deleted are disjoint (one change per key), so the order of the two does not matter."""
+
+    output_field = JSONField()
+
+    def __init__(self, changes: dict[str, str | None]):
+        sets = {key: value for key, value in changes.items() if value is not None}
+        deleted = [key for key, value in changes.items() if value is None]
+        super().__init__(
+            F("tags"),
+            Value(sets, output_field=JSONField()),
+            Value(deleted, output_field=ArrayField(TextField())),
+        )
+
+    def as_sql(self, compiler, connection, **extra_context):
+        (tags, p1), (sets, p2), (deleted, p3) = (compiler.compile(e) for e in self.get_source_expressions())
+        return f"((COALESCE({tags}, '{{}}'::jsonb) || {sets}) - {deleted}::text[])", (*p1, *p2, *p3)
+
+
+# merge_tags refuses tags whose Python repr exceeds MAX_TAGS_BYTES. PostgreSQL's jsonb text of the
+# same tags is never less than a quarter of that (the worst character is DEL: 1 byte in jsonb,
+# 4 in a repr, "\x7f"), so tags whose jsonb text is within this many bytes certainly pass it.
+TAGS_CERTAINLY_SMALL_BYTES = MAX_TAGS_BYTES // 4
+
+
+def _one_statement(data: dict[str, Any]) -> tuple[dict[str, Any], Q] | None:
+    """The SET and a WHERE guard of one UPDATE applying a partial Player body, or None when the
+    body needs the locked row: an identifier without a valid device_type (it is normalized per
+    the row's channel), ``email`` / ``sms_number`` (linked players), or bad input (the locked
+    path answers it in its usual order). The guard fails when the merged tags might be too large;
+    the locked path then decides exactly."""
     device_type = None
     if "device_type" in data:
         with contextlib.suppress(ApiError):  # an invalid device_type is ignored, as on PUT
             device_type = check_device_type(data["device_type"])
-    if "tags" in data or ("identifier" in data and device_type is None):
+    if ("identifier" in data and device_type is None) or data.get("email") or data.get("sms_number"):
         return None
     try:
         values = _plain_values(data)
         identifier = normalize_identifier(device_type, data["identifier"]) if "identifier" in data else None
+        changes = tag_changes(data["tags"]) if "tags" in data else None
     except ApiError:
         return None
     if device_type is not None:
@@ -242,9 +284,19 @@ def _session_values(data: dict[str, Any]) -> dict[str, Any] | None:
     meta = {f: data[f] for f in LOCATION_META_FIELDS if f in data}
     if meta:
         values["location_meta"] = _JsonbConcat(F("location_meta"), Value(meta, output_field=JSONField()))
-    values["session_count"] = F("session_count") + 1
-    values["last_active"] = timezone.now()
-    return values
+    guard = Q()
+    if changes is not None:
+        values["tags"] = _MergedTags(changes)
+        size = Func(
+            Cast(_MergedTags(changes), TextField()), function="octet_length", output_field=IntegerField()
+        )
+        guard = Q(LessThanOrEqual(size, TAGS_CERTAINLY_SMALL_BYTES))
+    return values, guard
+
+
+def _update_in_one_statement(app: App, player_id: uuid.UUID, values: dict[str, Any], guard: Q) -> bool:
+    """True when the row was updated; False: no such player, or the guard failed."""
+    return Player.objects.filter(guard, app=app, pk=player_id).update(**values) == 1
 
 
 def player_on_session(
@@ -252,20 +304,23 @@ def player_on_session(
 ) -> tuple[uuid.UUID, bool]:
     """A new app session: apply the fields sent, count the session, mark the player active.
 
-    1. The usual ping (fields that do not depend on the row) is one UPDATE of the columns sent
-       plus ``session_count + 1`` and ``last_active``, in autocommit: no lock, no read.
-    2. Otherwise the row is locked, changed in Python and the changed columns written.
+    1. The usual ping is one UPDATE of the columns sent plus ``session_count + 1`` and
+       ``last_active``, in autocommit: no lock, no read (``_one_statement``).
+    2. Otherwise, or when that updated nothing, the row is locked, changed in Python and the
+       changed columns written.
     3. An unknown player is created only when ``device_type`` is sent (the SDK re-registers on
        the 400 otherwise).
 
     Returns ``(player id, created)``.
     """
     fields = {k: v for k, v in data.items() if k != "session_count"}
-    values = _session_values(fields) if player_id else None
-    if values is not None:
-        if Player.objects.filter(app=app, pk=player_id).update(**values):
+    statement = _one_statement(fields) if player_id else None
+    if statement is not None:
+        values, guard = statement
+        values["session_count"] = F("session_count") + 1
+        values["last_active"] = timezone.now()
+        if _update_in_one_statement(app, player_id, values, guard):
             return player_id, False
-        return _session_of_unknown_player(app, data)
     with transaction.atomic():
         player = (
             Player.objects.select_for_update().filter(app=app, pk=player_id).first() if player_id else None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 from apps.models import App
@@ -68,7 +69,7 @@ def test_on_session_merges_location_meta_and_ignores_a_bad_device_type(api, own)
     assert (player.lat, player.long, player.device_type) == (48.8, 2.3, DeviceType.ANDROID)
 
 
-def test_on_session_with_tags_merges_them_on_the_locked_row(api, own):
+def test_on_session_merges_tags_and_ignores_a_session_count_sent(api, own):
     player = PlayerFactory(app=own.app, tags={"a": "1", "b": "2"}, session_count=1)
     body = {"app_id": str(own.app.id), "tags": {"a": "", "c": 3}, "session_count": 50}
     assert api.post(f"/players/{player.id}/on_session", body).status_code == 200
@@ -122,13 +123,52 @@ def test_registering_a_known_token_writes_only_what_changed(api, own, django_ass
     assert player.tags == {"a": "1", "b": "2"} and player.language == "en"
 
 
-def test_an_edit_that_changes_nothing_writes_nothing(api, own, django_assert_num_queries):
+def test_a_tag_edit_is_one_update(api, own, django_assert_num_queries):
     warm(api, own)
-    player = PlayerFactory(app=own.app, tags={"a": "1"})
-    # The transaction (a savepoint inside the test's), SELECT … FOR UPDATE, and no UPDATE.
-    with django_assert_num_queries(3):
-        response = api.put(f"/players/{player.id}", {"app_id": str(own.app.id), "tags": {"a": "1"}})
+    player = PlayerFactory(app=own.app, tags={"a": "1", "b": "x", "c": "y"})
+    with django_assert_num_queries(1) as queries:
+        response = api.put(f"/players/{player.id}", {"app_id": str(own.app.id), "tags": {"a": 2, "b": ""}})
+    assert response.status_code == 200 and response.json() == {"success": True}
+    assert queries.captured_queries[0]["sql"].startswith("UPDATE")
+    player.refresh_from_db()
+    assert player.tags == {"a": "2", "c": "y"}
+
+
+def test_tags_that_may_be_too_large_are_merged_on_the_locked_row(api, own):
+    """Over a quarter of the limit the one statement steps aside; the locked path checks exactly."""
+    big = {f"key{i:03}": "v" * 100 for i in range(60)}  # about 6.8 KB: over the guard, under the limit
+    player = PlayerFactory(app=own.app, tags=big)
+    response = api.put(
+        f"/players/{player.id}", {"app_id": str(own.app.id), "tags": {"new": "1", "key000": ""}}
+    )
     assert response.status_code == 200
+    player.refresh_from_db()
+    assert player.tags == {**{k: v for k, v in big.items() if k != "key000"}, "new": "1"}
+
+
+def test_tags_over_the_limit_are_refused_and_nothing_is_written(api, own):
+    full = {f"key{i:03}": "v" * 150 for i in range(100)}  # about 16.3 KB as merge_tags counts
+    player = PlayerFactory(app=own.app, tags=full, language="en")
+    body = {"app_id": str(own.app.id), "tags": {"more": "v" * 200}, "language": "de"}
+    for path in (f"/players/{player.id}", f"/players/{player.id}/on_session"):
+        response = api.request("PUT" if path.endswith(str(player.id)) else "POST", path, body)
+        assert response.status_code == 400
+        assert response.json() == {"errors": ["a player's tags must total at most 16384 bytes"]}
+    player.refresh_from_db()
+    assert player.tags == full and player.language == "en" and player.session_count == 1
+
+
+@pytest.mark.parametrize(
+    "char", ["a", "'", '"', "\\", "\x7f", "\n", "\x85", "\xa0", "\u0378", "\u200b", "é", "\U000e0001"]
+)
+def test_the_tags_guard_is_never_looser_than_merge_tags(char):
+    """Whatever the characters, a repr is at most four times the jsonb text: tags the SQL guard
+    lets through always pass merge_tags' own size check."""
+    tags = {f"k{char}": char * 50, "plain": f"x{char}y" * 10}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT octet_length(%s::jsonb::text)", [json.dumps(tags)])
+        jsonb_bytes = cursor.fetchone()[0]
+    assert len(str(tags).encode()) <= 4 * jsonb_bytes
 
 
 # --- the App cache ----------------------------------------------------------------------------
