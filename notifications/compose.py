@@ -17,6 +17,7 @@ from apps.models import App
 from core.api import limits
 from core.api.errors import ApiError
 from notifications.models import Notification
+from notifications.recipient_estimate import estimated_recipients
 from notifications.services import notification_create
 from notifications.targeting import resolve_audience
 from notifications.validation import validate_notification
@@ -161,9 +162,10 @@ class ComposeForm(forms.Form):
 def estimate(app: App, body: dict) -> int:
     """How many subscribed players the body would reach right now (same rules as the API)."""
     request = validate_notification(app=app, body=body, now=timezone.now())
-    return resolve_audience(
+    audience = resolve_audience(
         app=app, body=request.body, mode=request.mode, device_types=request.device_types
-    ).players.count()
+    )
+    return estimated_recipients(audience.players)
 
 
 def send(app: App, body: dict) -> dict:

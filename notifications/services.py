@@ -16,6 +16,7 @@ from core.api.errors import ApiError
 from notifications.models import Delivery, DeliveryBatch, Notification, PlatformStats
 from notifications.pipeline import notification_create_row, notification_enqueue
 from notifications.platforms import STATS_KEY_FOR_DEVICE_TYPE
+from notifications.recipient_estimate import estimated_recipients
 from notifications.targeting import resolve_audience
 from notifications.validation import validate_notification
 from webhooks.hooks import on_delivery_counted
@@ -40,7 +41,7 @@ def notification_create(
     notification_id: uuid.UUID | None = None,
     allow_empty: bool = False,
 ) -> tuple[dict, bool]:
-    """Validate, resolve the audience with one count, persist, and enqueue after commit.
+    """Validate, resolve the audience and estimate its size, persist, and enqueue after commit.
 
     Returns ``(response, replayed)``. With an idempotency key, a request whose twin already
     committed returns the twin's response; a concurrent twin waits on the unique index and
@@ -64,7 +65,7 @@ def notification_create(
     audience = resolve_audience(
         app=app, body=request.body, mode=request.mode, device_types=request.device_types, with_invalid=True
     )
-    recipients = audience.players.count()
+    recipients = estimated_recipients(audience.players)
     if recipients == 0 and not allow_empty:
         return {"id": "", "recipients": 0, "errors": [NO_SUBSCRIBERS]}, False
     notification_id = notification_id or uuid.uuid4()

@@ -330,6 +330,10 @@ HERALD_CSV_IMPORT_LEASE_SECONDS = env_int("HERALD_CSV_IMPORT_LEASE_SECONDS", 360
 HERALD_CSV_IMPORT_CHUNK_BYTES = env_int("HERALD_CSV_IMPORT_CHUNK_BYTES", 8 * 1024 * 1024)
 
 # --- Delivery pipeline --------------------------------------------------------------------
+# POST /notifications answers an exact recipient count up to this many players, and beyond it an
+# estimate from a sample of about HERALD_RECIPIENT_SAMPLE_ROWS rows (the fan-out counts exactly).
+HERALD_EXACT_RECIPIENT_COUNT = env_int("HERALD_EXACT_RECIPIENT_COUNT", 1000)
+HERALD_RECIPIENT_SAMPLE_ROWS = env_int("HERALD_RECIPIENT_SAMPLE_ROWS", 20000)
 HERALD_BATCH_SIZE = env_int("HERALD_BATCH_SIZE", 1000)  # recipients per delivery task
 HERALD_FANOUT_CHUNK = env_int("HERALD_FANOUT_CHUNK", 5000)  # players read per fan-out transaction
 HERALD_BATCH_LEASE_SECONDS = env_int("HERALD_BATCH_LEASE_SECONDS", 300)
