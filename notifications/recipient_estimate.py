@@ -10,8 +10,8 @@ every large send slow to accept. So:
   apart: "All included players are not subscribed");
 - beyond it, on PostgreSQL, the same WHERE is counted over a block sample of the players table
   (``TABLESAMPLE SYSTEM``, repeatable) of about ``HERALD_RECIPIENT_SAMPLE_ROWS`` rows: the share of
-  sampled rows that match, times the table's rows (``pg_class.reltuples``, kept by ANALYZE and
-  autovacuum), never below what the exact count already proved.
+  sampled rows that match, times the table's rows (``pg_class.reltuples`` per page, kept by ANALYZE
+  and autovacuum, times the pages there are now), never below what the exact count already proved.
 """
 
 from __future__ import annotations
@@ -40,12 +40,18 @@ def estimated_recipients(players: QuerySet) -> int:
 
 def _sampled_count(players: QuerySet) -> int | None:
     table = Player._meta.db_table
+    # reltuples and relpages are as of the last ANALYZE; the table may have grown since (a bulk
+    # import). As PostgreSQL's planner does, scale the rows per page then by the pages there are now.
     with connection.cursor() as cursor:
-        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [table])
+        cursor.execute(
+            "SELECT reltuples, relpages, pg_relation_size(oid) / current_setting('block_size')::int"
+            " FROM pg_class WHERE oid = %s::regclass",
+            [table],
+        )
         row = cursor.fetchone()
-    total = row[0] if row else 0
-    if total <= 0:  # never analysed yet (autovacuum will): no basis for a sample, so count
+    if not row or row[0] <= 0 or row[1] <= 0:  # never analysed yet (autovacuum will): count
         return players.count()
+    total = row[0] / row[1] * max(row[2], 1)
     percent = min(100.0, 100.0 * settings.HERALD_RECIPIENT_SAMPLE_ROWS / total)
     sql, params = players.order_by().values("pk").query.sql_with_params()
     source = f'FROM "{table}"'
@@ -62,4 +68,6 @@ def _sampled_count(players: QuerySet) -> int | None:
         matched = cursor.fetchone()[0]
         cursor.execute(f"SELECT count(*) {sample}", [percent])
         sampled = cursor.fetchone()[0]
+    if percent >= 100:  # the "sample" was the whole table: that count is exact
+        return matched
     return round(total * matched / sampled) if sampled else None

@@ -102,3 +102,25 @@ def test_the_api_answers_the_estimate_and_the_fan_out_stores_the_exact_count(api
     assert response.status_code == 200, response.json()
     assert response.json()["recipients"] == 25
     assert Notification.objects.get(pk=response.json()["id"]).recipients == 25
+
+
+def test_a_table_grown_since_its_last_analyze_is_not_scaled_by_its_stale_row_count(settings):
+    settings.HERALD_EXACT_RECIPIENT_COUNT = 100
+    settings.HERALD_RECIPIENT_SAMPLE_ROWS = 2000
+    app, other = AppFactory(), AppFactory()
+    _seed(other, 300, tags={})
+    _analyze()  # the statistics now say 300 rows (plus whatever earlier tests left)
+    Player.objects.bulk_create(  # a bulk import afterwards, before any ANALYZE
+        [
+            Player(app=app, device_type=DeviceType.ANDROID, identifier=f"g-{n}-{plan}", tags={"plan": plan})
+            for n in range(3000)
+            for plan in ("pro", "free")
+        ],
+        batch_size=6000,
+    )
+
+    with CaptureQueriesContext(connection) as queries:
+        pro = estimated_recipients(_subscribed(app, plan="pro"))
+
+    assert any("TABLESAMPLE SYSTEM" in q["sql"] for q in queries.captured_queries)
+    assert 2_550 <= pro <= 3_450, pro  # 3,000 within 15%; scaled by the stale 300 rows it would be ~150
