@@ -15,7 +15,9 @@ Players are seeded in SQL (bench/common.py ``seed_players``: numeric ``level`` t
   ``cohort = c3`` AND country DE (about 6.4%);
 - ``location``: within 50 km of the Eiffel tower.
 
-Each count runs ``--repeat`` times (the median and the first are reported); each stream once,
+Each count runs ``--repeat`` times (the median and the first are reported), and so does the
+estimate ``POST /notifications`` answers today (``notifications/recipient_estimate.py``: exact
+up to a limit, then a table sample), with its error against the exact count; each stream once,
 in pages of HERALD_FANOUT_CHUNK ids as ``notification_fan_out`` reads them.
 ``ratio_<filter>_count_to_subscribed`` compares each count with the reference in the same run.
 """
@@ -114,6 +116,8 @@ def _audience(args, work, env) -> dict:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    from notifications.recipient_estimate import estimated_recipients
+
     app, _key = demo_app()
     seed_seconds = seed_players(app.id, args.players)
     results: dict[str, dict] = {}
@@ -128,12 +132,21 @@ def _audience(args, work, env) -> dict:
                 count = players.count()
                 timings.append((time.perf_counter() - started) * 1000)
         count_sql = queries.captured_queries[-1]["sql"]
+        # What POST /notifications now answers: the estimate (exact up to a limit, then sampled).
+        estimates = []
+        for _ in range(max(1, args.repeat)):
+            started = time.perf_counter()
+            estimate = estimated_recipients(players)
+            estimates.append((time.perf_counter() - started) * 1000)
         rows, stream_seconds, page_sql = _stream(players, settings.HERALD_FANOUT_CHUNK)
         entry = {
             "count": count,
             "count_ms_median": round(statistics.median(timings), 1),
             "count_ms_first": round(timings[0], 1),
             "count_ms_min": round(min(timings), 1),
+            "estimate": estimate,
+            "estimate_error": round(estimate / count - 1, 4) if count else None,
+            "estimate_ms_median": round(statistics.median(estimates), 1),
             "stream_rows": rows,
             "stream_seconds": round(stream_seconds, 2),
             "stream_rows_per_second": round(rows / stream_seconds) if stream_seconds else None,
@@ -146,6 +159,7 @@ def _audience(args, work, env) -> dict:
         results[name] = entry
         print(
             f"{name:<13} {count:>9} players: count {entry['count_ms_median']} ms (median of {len(timings)}), "
+            f"estimate {estimate} in {entry['estimate_ms_median']} ms, "
             f"stream {rows} in {entry['stream_seconds']} s",
             flush=True,
         )
