@@ -73,8 +73,8 @@ class Command(BaseCommand):
                 job = csv_import_start(app=app, chunks=chunks(), file_name=path.name, enqueue=not wait)
         except ApiError as exc:
             raise CommandError(f"{path}: {api_error_message(exc)}") from None
-        except OSError as exc:
-            raise CommandError(f"{path}: {exc.strerror or exc}") from None
+        except OSError as exc:  # reading the file, or storing its copy under MEDIA_ROOT
+            raise CommandError(f"{exc.filename or path}: {exc.strerror or exc}") from None
         quiet = options["quiet"] or options["verbosity"] == 0
         if not wait:
             if not quiet:
