@@ -152,6 +152,8 @@ def _upsert(app: App, data: dict[str, Any], player_id: uuid.UUID | None = None) 
     player.tags = {k: v for k, v in (player.tags or {}).items() if v is not None}
     if _insert_new(player):
         return player, True
+    if not player.identifier:  # only the id can have clashed; filter(identifier=None) is IS NULL
+        raise IntegrityError(f"player {player.id} could not be inserted")
     # No savepoint when called inside a transaction: an error here fails the whole call anyway.
     with transaction.atomic(savepoint=False):
         existing = Player.objects.select_for_update().filter(app=app, identifier=player.identifier).first()
