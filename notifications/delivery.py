@@ -1,13 +1,15 @@
 """Deliver one batch: claim it, render per recipient, send through the provider, record outcomes.
 
-Outcomes are recorded in bulk in one transaction per batch: delivery rows, unsubscribed players,
-badge counts written back (APNs), the notification's counters and its per-platform stats.
-Transient failures stay queued and the batch goes back to pending with a backoff (honouring
-Retry-After) until attempts run out.
+Outcomes are recorded in bulk after every step of sends (``HERALD_DELIVERY_RECORD_EVERY``):
+delivery rows, unsubscribed players, badge counts written back (APNs), the notification's
+counters and its per-platform stats. Transient failures stay queued and the batch goes back to
+pending with a backoff (honouring Retry-After) until attempts run out.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import random
 import time
@@ -16,7 +18,7 @@ from datetime import timedelta
 from uuid import UUID
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -38,7 +40,7 @@ from notifications.providers.base import (
 from notifications.rendering import render_text
 from notifications.targeting import includes_unsubscribed
 from players.models import Player
-from webhooks.hooks import on_batch_recorded
+from webhooks.hooks import batch_events_listened, on_batch_recorded
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +83,7 @@ def deliver_batch(*, batch_id: int) -> None:
     batch = claim_batch(batch_id)
     if batch is None:
         return  # already claimed, done or canceled: a duplicate message
+    leased = time.monotonic()  # when the lease (HERALD_BATCH_LEASE_SECONDS) was last set
     notification = batch.notification
     logs.bind(notification_id=notification.pk, app_id=notification.app_id)
     if notification.canceled:
@@ -104,14 +107,18 @@ def deliver_batch(*, batch_id: int) -> None:
             results.append(SendResult(row["player_id"], Outcome.INVALID_RECIPIENT, "unsubscribed"))
         else:
             sendable.append(row)
-    # Outcomes are committed after every step of sends, and the lease renewed: a worker killed
-    # mid-batch leaves only the sends of its current step unrecorded, so the batch's retry resends
-    # (duplicates) at most that many, not the whole batch. Steps start small and double up to
+    # Outcomes are committed after every step of sends: a worker killed mid-batch leaves only the
+    # sends of its current step unrecorded, so the batch's retry resends (duplicates) at most that
+    # many, not the whole batch. Steps start small and double up to
     # ``HERALD_DELIVERY_RECORD_EVERY`` while a step takes under an eighth of the lease (halving
     # above a quarter), so that a slow gateway never lets the lease run out while the batch is
-    # still being sent, when a second worker would take it and send it again.
+    # still being sent, when a second worker would take it and send it again. The default step is
+    # small (10), so each record must be cheap (see _record): the webhook question is asked once
+    # per batch, and the lease is renewed only once a quarter of it has gone, so that at least
+    # three quarters of it remain whenever a step starts.
     most = max(1, settings.HERALD_DELIVERY_RECORD_EVERY)
-    budget = settings.HERALD_BATCH_LEASE_SECONDS / 4
+    lease = settings.HERALD_BATCH_LEASE_SECONDS
+    listened = batch_events_listened(notification.app_id)
     step, start = min(most, FIRST_STEP), 0
     while start < len(sendable):
         began = time.monotonic()
@@ -121,13 +128,17 @@ def deliver_batch(*, batch_id: int) -> None:
             results += part
             break
         results += [r for r in part if r.outcome is Outcome.TRANSIENT]
-        _record(batch, notification, [r for r in part if r.outcome is not Outcome.TRANSIENT], last=False)
+        renew = time.monotonic() - leased > lease / 4
+        final = [r for r in part if r.outcome is not Outcome.TRANSIENT]
+        _record(batch, notification, final, last=False, renew_lease=renew, listened=listened)
+        if renew:
+            leased = time.monotonic()
         took = time.monotonic() - began
-        if took > budget:
+        if took > lease / 4:
             step = max(1, step // 2)
-        elif took < budget / 2:
+        elif took < lease / 8:
             step = min(most, step * 2)
-    _record(batch, notification, results)
+    _record(batch, notification, results, listened=listened)
 
 
 def _send(
@@ -182,11 +193,18 @@ def _retry_delay(batch: DeliveryBatch, results: list[SendResult]) -> float:
 
 
 def _record(
-    batch: DeliveryBatch, notification: Notification, results: list[SendResult], *, last: bool = True
+    batch: DeliveryBatch,
+    notification: Notification,
+    results: list[SendResult],
+    *,
+    last: bool = True,
+    renew_lease: bool = True,
+    listened: bool = True,
 ) -> None:
     """Record final outcomes and update the counters; with ``last`` (the batch's end) also send the
     batch back for a retry or mark it done. A step before the last (``last=False``) carries no
-    transient results and renews the lease instead.
+    transient results, and renews the lease if ``renew_lease``. ``listened``: whether webhooks
+    listen to batch outcomes (``batch_events_listened``).
 
     Counters add the delivery rows this call actually moved out of ``queued``: if the lease of a
     slow batch ran out and another worker sent it too, the second record counts nobody twice.
@@ -202,7 +220,6 @@ def _record(
     for result in results:
         if result.outcome is not Outcome.TRANSIENT:
             final[(OUTCOME_STATUS[result.outcome], result.reason)].append(result.player_id)
-    totals = dict.fromkeys(OUTCOME_STATUS.values(), 0)
     invalid_players: dict[str, list[UUID]] = defaultdict(list)
     badge_counts: dict[int, list[UUID]] = defaultdict(list)
     for result in results:
@@ -216,13 +233,15 @@ def _record(
         if r.outcome is Outcome.SENT and CANONICAL_IDENTIFIER in r.extra
     }
     delay = _retry_delay(batch, transient) if transient else 0.0
-    with transaction.atomic():
-        for (status, reason), player_ids in final.items():
-            totals[status] += Delivery.objects.filter(
-                batch=batch, player_id__in=player_ids, status=Delivery.Status.QUEUED
-            ).update(
-                status=status, error=reason[:64], sent_at=now if status == Delivery.Status.SENT else None
-            )
+    # The common step writes nothing but _move_to_final's one statement, which is atomic on its
+    # own: it runs without BEGIN and COMMIT, one round trip to the database instead of three.
+    # Whatever else a record may write must be added here, so that it commits with the rows.
+    alone = (
+        not (last or renew_lease or invalid_players or badge_counts or canonical)
+        and _moves_in_one_statement()
+    )
+    with contextlib.nullcontext() if alone else transaction.atomic():
+        totals = _move_to_final(batch, notification, final, now)
         for reason, player_ids in invalid_players.items():
             # Permanent token failures unsubscribe the player, with the reason: never sent to again.
             Player.objects.filter(pk__in=player_ids).update(
@@ -234,26 +253,14 @@ def _record(
             # notifications raced from the same count, the device shows count + n, and so does this.
             Player.objects.filter(pk__in=player_ids).update(badge_count=badge_count)
         player_identifiers_replace(app_id=notification.app_id, replacements=canonical)
-        on_batch_recorded(notification=notification, device_type=batch.device_type, results=results)
-        done = sum(totals.values())
-        if done:
-            Notification.objects.filter(pk=notification.pk).update(
-                successful=F("successful") + totals[Delivery.Status.SENT],
-                failed=F("failed") + totals[Delivery.Status.FAILED],
-                errored=F("errored") + totals[Delivery.Status.ERRORED],
-                remaining=F("remaining") - done,
-            )
-            stats_key = STATS_KEY_FOR_DEVICE_TYPE.get(batch.device_type)
-            if stats_key:
-                PlatformStats.objects.filter(notification=notification, platform=stats_key).update(
-                    successful=F("successful") + totals[Delivery.Status.SENT],
-                    failed=F("failed") + totals[Delivery.Status.FAILED],
-                    errored=F("errored") + totals[Delivery.Status.ERRORED],
-                )
+        on_batch_recorded(
+            notification=notification, device_type=batch.device_type, results=results, listened=listened
+        )
         if not last:
-            DeliveryBatch.objects.filter(pk=batch.pk, status=DeliveryBatch.Status.SENDING).update(
-                lease_expires_at=now + timedelta(seconds=settings.HERALD_BATCH_LEASE_SECONDS)
-            )
+            if renew_lease:
+                DeliveryBatch.objects.filter(pk=batch.pk, status=DeliveryBatch.Status.SENDING).update(
+                    lease_expires_at=now + timedelta(seconds=settings.HERALD_BATCH_LEASE_SECONDS)
+                )
         elif transient:
             retry_at = now + timedelta(seconds=delay)
             DeliveryBatch.objects.filter(pk=batch.pk).update(
@@ -269,6 +276,115 @@ def _record(
             )
             complete_if_done(notification.pk)
     metrics.record_batch(batch, totals, invalid_players, now=now, finished=last and not transient)
+
+
+# The statuses counted, in the order MOVE_TO_FINAL_SQL returns them.
+COUNTED = (Delivery.Status.SENT, Delivery.Status.FAILED, Delivery.Status.ERRORED)
+# False: the portable form on PostgreSQL too (the tests compare both).
+MOVE_IN_ONE_STATEMENT = True
+# _move_to_final in one statement: the delivery rows still queued are moved, and the counters
+# add what the UPDATE returned (PostgreSQL runs every data-modifying WITH exactly once).
+MOVE_TO_FINAL_SQL = """
+WITH outcome (player_id, status, error) AS (
+    SELECT * FROM unnest(%(players)s::uuid[], %(statuses)s::smallint[], %(errors)s::varchar[])
+), moved AS (
+    UPDATE {delivery} AS d
+    SET status = o.status, error = o.error, sent_at = CASE WHEN o.status = {sent} THEN %(now)s END
+    FROM outcome AS o
+    WHERE d.batch_id = %(batch)s AND d.player_id = o.player_id AND d.status = {queued}
+    RETURNING d.status
+), counted AS (
+    SELECT count(*) FILTER (WHERE status = {sent}) AS sent,
+           count(*) FILTER (WHERE status = {failed}) AS failed,
+           count(*) FILTER (WHERE status = {errored}) AS errored
+    FROM moved
+), notification AS (
+    UPDATE {notification} AS n
+    SET successful = n.successful + c.sent, failed = n.failed + c.failed,
+        errored = n.errored + c.errored, remaining = n.remaining - c.sent - c.failed - c.errored
+    FROM counted AS c
+    WHERE n.id = %(notification)s AND c.sent + c.failed + c.errored > 0
+), platform AS (
+    UPDATE {stats} AS p
+    SET successful = p.successful + c.sent, failed = p.failed + c.failed, errored = p.errored + c.errored
+    FROM counted AS c
+    WHERE p.notification_id = %(notification)s AND p.platform = %(platform)s
+      AND c.sent + c.failed + c.errored > 0
+)
+SELECT sent, failed, errored FROM counted
+"""
+
+
+def _move_to_final(
+    batch: DeliveryBatch, notification: Notification, final: dict[tuple[int, str], list[UUID]], now
+) -> dict[int, int]:
+    """Move the batch's queued delivery rows of ``final`` ((status, reason) → players) to their
+    status, and add the rows actually moved to the notification's and the platform's counters.
+    Returns the rows moved per status. Runs in the record's transaction, or alone when it is the
+    record's only write (see _record).
+
+    On PostgreSQL this is one statement (``MOVE_TO_FINAL_SQL``): a step is recorded every 10
+    sends by default, and in a profile of one worker the portable form's four statements took
+    longer than the sends they recorded.
+    """
+    totals = dict.fromkeys(OUTCOME_STATUS.values(), 0)
+    if not final:
+        return totals
+    stats_key = STATS_KEY_FOR_DEVICE_TYPE.get(batch.device_type)
+    if _moves_in_one_statement():
+        outcomes = [(p, status, reason[:64]) for (status, reason), ids in final.items() for p in ids]
+        players, statuses, errors = (list(column) for column in zip(*outcomes, strict=True))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _move_to_final_sql(),
+                {
+                    "players": players,
+                    "statuses": statuses,
+                    "errors": errors,
+                    "now": now,
+                    "notification": notification.pk,
+                    "batch": batch.pk,
+                    "platform": stats_key,
+                },
+            )
+            moved = cursor.fetchone()
+        return dict(zip(COUNTED, moved, strict=True))
+    for (status, reason), player_ids in final.items():
+        totals[status] += Delivery.objects.filter(
+            batch=batch, player_id__in=player_ids, status=Delivery.Status.QUEUED
+        ).update(status=status, error=reason[:64], sent_at=now if status == Delivery.Status.SENT else None)
+    done = sum(totals.values())
+    if done:
+        Notification.objects.filter(pk=notification.pk).update(
+            successful=F("successful") + totals[Delivery.Status.SENT],
+            failed=F("failed") + totals[Delivery.Status.FAILED],
+            errored=F("errored") + totals[Delivery.Status.ERRORED],
+            remaining=F("remaining") - done,
+        )
+        if stats_key:
+            PlatformStats.objects.filter(notification=notification, platform=stats_key).update(
+                successful=F("successful") + totals[Delivery.Status.SENT],
+                failed=F("failed") + totals[Delivery.Status.FAILED],
+                errored=F("errored") + totals[Delivery.Status.ERRORED],
+            )
+    return totals
+
+
+def _moves_in_one_statement() -> bool:
+    return connection.vendor == "postgresql" and MOVE_IN_ONE_STATEMENT
+
+
+@functools.cache
+def _move_to_final_sql() -> str:
+    return MOVE_TO_FINAL_SQL.format(
+        delivery=connection.ops.quote_name(Delivery._meta.db_table),
+        notification=connection.ops.quote_name(Notification._meta.db_table),
+        stats=connection.ops.quote_name(PlatformStats._meta.db_table),
+        queued=int(Delivery.Status.QUEUED),
+        sent=int(Delivery.Status.SENT),
+        failed=int(Delivery.Status.FAILED),
+        errored=int(Delivery.Status.ERRORED),
+    )
 
 
 def _requeue(batch_id: int, delay: float) -> None:

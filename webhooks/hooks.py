@@ -50,11 +50,22 @@ def _later(callback, *args) -> None:
     transaction.on_commit(later, robust=True)
 
 
-def on_batch_recorded(*, notification, device_type: int, results: Iterable) -> None:
+def batch_events_listened(app_id) -> bool:
+    """Whether a webhook of the app listens to a batch's outcomes (one query). Delivery asks once
+    per batch and passes the answer to ``on_batch_recorded``, instead of a query after each of the
+    batch's many small recorded steps."""
+    return bool(_listening(app_id, BATCH_EVENTS))
+
+
+def on_batch_recorded(*, notification, device_type: int, results: Iterable, listened: bool = True) -> None:
     """A batch's final (not transient) ``SendResult``s were recorded; invalid recipients (other
-    than players already unsubscribed) were unsubscribed with their reason."""
+    than players already unsubscribed) were unsubscribed with their reason.
+
+    ``listened=False``: ``batch_events_listened`` said no webhook listened when the batch was
+    claimed, so no event is looked for (a webhook added meanwhile gets the next batch's events).
+    """
     outcomes = [(r.player_id, r.outcome.value, r.reason) for r in results if r.outcome.value != "transient"]
-    if outcomes:
+    if outcomes and listened:
         _later(_batch_events, notification.app_id, str(notification.pk), device_type, outcomes)
     unsubscribed: dict[str, list] = defaultdict(list)
     for player_id, outcome, reason in outcomes:

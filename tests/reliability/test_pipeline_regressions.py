@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from notifications.delivery import _record, claim_batch
-from notifications.models import Delivery, DeliveryBatch, Notification
+from notifications.models import Delivery, DeliveryBatch, Notification, PlatformStats
 from notifications.pipeline import dispatch_due, notification_fan_out
 from notifications.providers.base import Outcome, SendResult
 from tests.factories import PlayerFactory
@@ -43,6 +43,52 @@ def test_a_batch_recorded_twice_counts_each_recipient_once(api, own, settings):
     _record(batch, notification, results)  # the second worker's record of the same sends
     row = Notification.objects.get(pk=notification_id)
     assert (row.recipients, row.successful, row.remaining) == (4, 4, 0)
+    assert row.completed_at is not None
+
+
+@pytest.mark.parametrize("one_statement", [True, False], ids=["one-statement", "portable"])
+def test_a_step_records_each_outcome_and_counts_only_rows_it_moved(
+    api, own, settings, monkeypatch, one_statement
+):
+    """A step's record is one statement on PostgreSQL (``MOVE_TO_FINAL_SQL``) and four in the
+    portable form: both move the same rows to the same status and reason and count them once, in
+    the notification's and the platform's counters, however often the same outcomes are recorded."""
+    monkeypatch.setattr("notifications.delivery.MOVE_IN_ONE_STATEMENT", one_statement)
+    settings.HERALD_BATCH_SIZE = 10
+    players = PlayerFactory.create_batch(6, app=own.app)
+    notification_id = _post(api, own, players)
+    notification_fan_out(notification_id=notification_id)
+    batch = claim_batch(DeliveryBatch.objects.get(notification_id=notification_id).pk)
+    step = [
+        SendResult(players[0].id, Outcome.SENT),
+        SendResult(players[1].id, Outcome.SENT),
+        SendResult(players[2].id, Outcome.INVALID_RECIPIENT, "NotRegistered"),
+        SendResult(players[3].id, Outcome.ERROR, "x" * 80),
+    ]
+    # Sent only, no lease to renew: the statement runs on its own, without BEGIN and COMMIT.
+    _record(batch, batch.notification, step[:2], last=False, renew_lease=False, listened=False)
+    _record(batch, batch.notification, step, last=False)  # two of them recorded again
+    rows = {
+        d.player_id: (d.status, d.error, d.sent_at is not None)
+        for d in Delivery.objects.filter(notification_id=notification_id)
+    }
+    assert rows == {
+        players[0].id: (Delivery.Status.SENT, "", True),
+        players[1].id: (Delivery.Status.SENT, "", True),
+        players[2].id: (Delivery.Status.FAILED, "NotRegistered", False),
+        players[3].id: (Delivery.Status.ERRORED, "x" * 64, False),
+        players[4].id: (Delivery.Status.QUEUED, "", False),
+        players[5].id: (Delivery.Status.QUEUED, "", False),
+    }
+    row = Notification.objects.get(pk=notification_id)
+    assert (row.successful, row.failed, row.errored, row.remaining) == (2, 1, 1, 2)
+    stats = PlatformStats.objects.get(notification_id=notification_id, platform="android")
+    assert (stats.successful, stats.failed, stats.errored) == (2, 1, 1)
+    players[2].refresh_from_db()
+    assert (players[2].invalid_identifier, players[2].unsubscribed_reason) == (True, "NotRegistered")
+    _record(batch, batch.notification, [SendResult(p.id, Outcome.SENT) for p in players[4:]])
+    row.refresh_from_db()
+    assert (row.successful, row.failed, row.errored, row.remaining) == (4, 1, 1, 0)
     assert row.completed_at is not None
 
 
