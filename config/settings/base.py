@@ -337,8 +337,11 @@ HERALD_RECIPIENT_SAMPLE_ROWS = env_int("HERALD_RECIPIENT_SAMPLE_ROWS", 20000)
 HERALD_BATCH_SIZE = env_int("HERALD_BATCH_SIZE", 1000)  # recipients per delivery task
 HERALD_FANOUT_CHUNK = env_int("HERALD_FANOUT_CHUNK", 5000)  # players read per fan-out transaction
 HERALD_BATCH_LEASE_SECONDS = env_int("HERALD_BATCH_LEASE_SECONDS", 300)
-# Sends per step within a batch: outcomes are committed after each, bounding resends after a crash.
-HERALD_DELIVERY_RECORD_EVERY = env_int("HERALD_DELIVERY_RECORD_EVERY", 200)
+# Sends per step within a batch: outcomes are committed after each, so a worker killed mid-batch
+# resends (duplicates) at most one step per pool process. 10 meets issue 8's 0.1% duplicates over
+# 10 kills of a 200,000-recipient fan-out; a larger step sends faster to a distant gateway (a
+# step's sends share one round trip) and duplicates more (RELIABILITY.md, "Crash tests").
+HERALD_DELIVERY_RECORD_EVERY = env_int("HERALD_DELIVERY_RECORD_EVERY", 10)
 # A message enqueued this long ago whose work has not started is presumed lost (dispatch_due).
 HERALD_REDELIVERY_GRACE_SECONDS = env_int("HERALD_REDELIVERY_GRACE_SECONDS", 60)
 HERALD_MAX_DELIVERY_ATTEMPTS = env_int("HERALD_MAX_DELIVERY_ATTEMPTS", 5)

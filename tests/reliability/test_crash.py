@@ -181,17 +181,17 @@ SOAK_PIPELINE = {"HERALD_BATCH_SIZE": 1000, "HERALD_FANOUT_CHUNK": 5000}  # prod
 @pytest.mark.timeout(2400)
 @pytest.mark.parametrize(
     "pipeline_overrides",
-    [SOAK_PIPELINE, {**SOAK_PIPELINE, "HERALD_DELIVERY_RECORD_EVERY": 10}],
-    ids=["record-every-200", "record-every-10"],
+    [SOAK_PIPELINE, {**SOAK_PIPELINE, "HERALD_DELIVERY_RECORD_EVERY": 200}],
+    ids=["default-step", "record-every-200"],
 )
 def test_soak_worker_killed_ten_times_in_200k_fan_out(stack, sim, pipeline_overrides):
-    """With production's step (200 sends between records) a kill resends up to one step per pool
-    process: the design bound. Recording every 10 sends meets the issue's 0.1%, at the cost in
-    throughput that RELIABILITY.md records."""
+    """A kill resends up to one step per pool process: the design bound. With the default step
+    (``HERALD_DELIVERY_RECORD_EVERY``, 10) the duplicates must also stay within the issue's 0.1%;
+    the former default (200 sends between records) is kept for comparison, bound by design only."""
     record = run_worker_kills(stack, sim, count=200_000, kills=10, seed=2026, detailed=False, timeout=1200)
     step = int(pipeline_overrides.get("HERALD_DELIVERY_RECORD_EVERY", settings.HERALD_DELIVERY_RECORD_EVERY))
     assert record["duplicates"] <= record["kills"] * 2 * step, record
-    if step <= 10:
+    if "HERALD_DELIVERY_RECORD_EVERY" not in pipeline_overrides:
         assert record["duplicates"] <= 200_000 * DUPLICATE_BOUND, record
 
 
