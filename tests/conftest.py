@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -10,6 +11,7 @@ from django.test import Client
 from apps.models import App, Organization
 from apps.services import app_key_issue, user_key_issue
 from tests.factories import AppFactory, OrganizationFactory
+from tests.gatewaysim.simulator import Simulator, running_simulator
 
 
 @dataclass
@@ -98,3 +100,12 @@ def api() -> ApiClient:
 @pytest.fixture
 def api_root() -> ApiClient:
     return ApiClient("")
+
+
+@pytest.fixture(scope="module")
+def sim(request, tmp_path_factory) -> Iterator[Simulator]:
+    """The gateway simulators, a process of their own for each test module that asks (a module
+    that needs the simulator prepared differently defines its own ``sim``)."""
+    module = request.module.__name__.rsplit(".", 1)[-1]
+    with running_simulator(tmp_path_factory.mktemp(f"{module}-sim")) as simulator:
+        yield simulator

@@ -23,7 +23,7 @@ import pytest
 from notifications.models import Delivery
 from players.models import Player
 from tests.e2e.support import settle
-from tests.gatewaysim.simulator import Simulator, running_simulator
+from tests.gatewaysim.simulator import Simulator
 
 pytestmark = pytest.mark.e2e
 
@@ -44,12 +44,6 @@ BODY = (
 
 
 # --- fixtures -------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory) -> Iterator[Simulator]:
-    with running_simulator(tmp_path_factory.mktemp("channel-sim")) as simulator:
-        yield simulator
 
 
 @pytest.fixture(scope="module")

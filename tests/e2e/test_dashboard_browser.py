@@ -38,7 +38,7 @@ from apps.models import App, Membership
 from notifications.models import Notification
 from tests.e2e.support import HeraldApi, every_gateway_env, settle, use_every_gateway
 from tests.factories import OrganizationFactory
-from tests.gatewaysim.simulator import Simulator, running_simulator
+from tests.gatewaysim.simulator import Simulator
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -90,12 +90,6 @@ def chrome(tmp_path_factory) -> Iterator:
         yield driver
     finally:
         driver.quit()  # chromedriver and every Chromium process with it
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory) -> Iterator[Simulator]:
-    with running_simulator(tmp_path_factory.mktemp("browser-sim")) as simulator:
-        yield simulator
 
 
 @pytest.fixture(scope="module")

@@ -49,7 +49,7 @@ from notifications.tasks import deliver_batch_task, fan_out_task
 from players.models import Player
 from tests.e2e.conftest import start_worker, stop_worker, worker_env
 from tests.e2e.support import settle
-from tests.gatewaysim.simulator import Simulator, running_simulator
+from tests.gatewaysim.simulator import Simulator
 
 pytestmark = pytest.mark.e2e
 
@@ -74,13 +74,6 @@ BERLIN = (52.52, 13.405)
 
 
 # --- fixtures -----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory) -> Iterator[Simulator]:
-    """One FCM simulator for the module (reset before each test by ``pipeline``)."""
-    with running_simulator(tmp_path_factory.mktemp("delivery-sim")) as simulator:
-        yield simulator
 
 
 def gateway_env(sim: Simulator) -> dict[str, str]:

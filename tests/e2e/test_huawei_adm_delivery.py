@@ -23,7 +23,7 @@ from notifications.models import Delivery, DeliveryBatch
 from players.models import Player
 from tests.e2e.support import call as http
 from tests.e2e.support import settle
-from tests.gatewaysim.simulator import Simulator, running_simulator
+from tests.gatewaysim.simulator import Simulator
 
 pytestmark = pytest.mark.e2e
 
@@ -43,12 +43,6 @@ ADM_SECRET = "e2e-adm-client-secret"
 
 
 # --- fixtures -------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory) -> Iterator[Simulator]:
-    with running_simulator(tmp_path_factory.mktemp("hms-adm-sim")) as simulator:
-        yield simulator
 
 
 @pytest.fixture(scope="module")

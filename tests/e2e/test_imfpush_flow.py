@@ -46,7 +46,6 @@ from tests.e2e.support import (
     settle,
     use_every_gateway,
 )
-from tests.gatewaysim.simulator import Simulator, running_simulator
 from tests.webhooks.receiver import running_receiver
 
 pytestmark = pytest.mark.e2e
@@ -62,12 +61,6 @@ PHONE = "+15551230001"
 
 
 # --- fixtures -------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory) -> Iterator[Simulator]:
-    with running_simulator(tmp_path_factory.mktemp("imfpush-sim")) as simulator:
-        yield simulator
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ from tests.e2e.support import (
     settle,
     use_every_gateway,
 )
-from tests.gatewaysim.simulator import Simulator, running_simulator
+from tests.gatewaysim.simulator import Simulator
 
 pytestmark = pytest.mark.e2e
 
@@ -57,12 +57,6 @@ EMAIL_BODY = (
 
 
 # --- fixtures -------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory) -> Iterator[Simulator]:
-    with running_simulator(tmp_path_factory.mktemp("mixed-sim")) as simulator:
-        yield simulator
 
 
 @pytest.fixture(scope="module")

@@ -24,19 +24,12 @@ from notifications.models import Notification
 from tests.conftest import ApiClient
 from tests.e2e.support import settle
 from tests.factories import PlayerFactory
-from tests.gatewaysim.simulator import Simulator, running_simulator
 
 pytestmark = pytest.mark.e2e
 
 SMS = 14
 TOKEN = "e2e-metrics-token-0123456789"
 COMPLETION_TIMEOUT = 60
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory) -> Iterator[Simulator]:
-    with running_simulator(tmp_path_factory.mktemp("observability-sim")) as simulator:
-        yield simulator
 
 
 @pytest.fixture(scope="module")

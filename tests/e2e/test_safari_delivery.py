@@ -20,7 +20,7 @@ import pytest
 from notifications.models import Delivery
 from players.models import Player
 from tests.e2e.support import HeraldApi, every_gateway_env, settle, use_every_gateway
-from tests.gatewaysim.simulator import Simulator, running_simulator
+from tests.gatewaysim.simulator import Simulator
 from tests.notifications.test_apns_provider import p12_for
 
 pytestmark = pytest.mark.e2e
@@ -30,12 +30,6 @@ BUNDLE = "com.example.herald"
 WEBSITE_PUSH_ID = "web.com.example.herald"
 SAFARI_PASSWORD = "e2e-safari-p12-password"
 NOT_CONFIGURED = "Safari legacy push: the app has no safari_apns_p12"
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory) -> Iterator[Simulator]:
-    with running_simulator(tmp_path_factory.mktemp("safari-sim")) as simulator:
-        yield simulator
 
 
 @pytest.fixture(scope="module")

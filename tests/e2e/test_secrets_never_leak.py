@@ -51,7 +51,7 @@ from tests.e2e.support import (
     settle,
     use_every_gateway,
 )
-from tests.gatewaysim.simulator import Simulator, running_simulator
+from tests.gatewaysim.simulator import Simulator
 from tests.notifications.test_apns_provider import p12_for
 
 pytestmark = pytest.mark.e2e
@@ -131,12 +131,6 @@ def leaks(text: str, all_secrets: list[Secret]) -> list[str]:
 
 
 # --- fixtures -------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory) -> Iterator[Simulator]:
-    with running_simulator(tmp_path_factory.mktemp("secrets-sim")) as simulator:
-        yield simulator
 
 
 @pytest.fixture(scope="module")

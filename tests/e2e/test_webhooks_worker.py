@@ -19,7 +19,6 @@ import pytest
 from imfpush.clients import confidential_client_create
 from players.models import Player
 from tests.e2e.support import LOOPBACK, HeraldApi, call, settle
-from tests.gatewaysim.simulator import Simulator, running_simulator
 from tests.webhooks.receiver import Received, running_receiver
 from webhooks.delivery import verify_signature
 from webhooks.models import Webhook, WebhookCall
@@ -29,12 +28,6 @@ pytestmark = pytest.mark.e2e
 PROJECT_ID = "herald-webhooks"
 ANDROID = 1
 RECEIVER_SECRET = "receiver-secret-" + "x" * 16
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory) -> Iterator[Simulator]:
-    with running_simulator(tmp_path_factory.mktemp("webhooks-sim")) as simulator:
-        yield simulator
 
 
 @pytest.fixture(scope="module")

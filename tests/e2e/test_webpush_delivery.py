@@ -26,7 +26,7 @@ from notifications.providers.base import Outcome, Recipient, RenderedMessage
 from notifications.providers.webpush import WebPushProvider
 from players.models import Player
 from tests.e2e.support import settle
-from tests.gatewaysim.simulator import Simulator, running_simulator
+from tests.gatewaysim.simulator import Simulator
 
 pytestmark = pytest.mark.e2e
 
@@ -34,12 +34,6 @@ CHROME, FIREFOX = 5, 8
 ALLOWED = ["127.0.0.0/8"]
 RETRY_BASE_MS = 200
 COMPLETION_TIMEOUT = 60
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory) -> Iterator[Simulator]:
-    with running_simulator(tmp_path_factory.mktemp("webpush-sim")) as simulator:
-        yield simulator
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import datetime as dt
 import secrets
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 
 import jwt
 import pytest
@@ -31,7 +30,7 @@ from notifications.providers.apns import (
 )
 from notifications.providers.base import Outcome, ProviderNotConfigured, Recipient, RenderedMessage
 from notifications.providers.http2 import HttpRequest, HttpResponse
-from tests.gatewaysim.simulator import Simulator, running_simulator
+from tests.gatewaysim.simulator import Simulator
 
 BUNDLE = "com.example.herald"
 NOW = 1_800_000_000.0
@@ -354,12 +353,6 @@ def test_the_apns_limit_applies_only_when_ios_can_be_reached_and_voip_gets_5120(
 
 
 # --- against the simulator -----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory) -> Iterator[Simulator]:
-    with running_simulator(tmp_path_factory.mktemp("apns-provider-sim")) as simulator:
-        yield simulator
 
 
 @pytest.fixture

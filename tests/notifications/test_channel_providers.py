@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -21,7 +19,7 @@ from notifications.targeting import resolve_audience
 from notifications.unsubscribe import read_token, unsubscribe_token, unsubscribe_url
 from players.models import Player
 from tests.factories import PlayerFactory
-from tests.gatewaysim.simulator import Simulator, running_simulator
+from tests.gatewaysim.simulator import Simulator
 
 pytestmark = pytest.mark.django_db
 
@@ -30,12 +28,6 @@ BODY = (
     '<html><body><p>Hi {{ first_name | default: "you" }}</p>'
     '<a href="[unsubscribe_url]">Stop</a></body></html>'
 )
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory) -> Iterator[Simulator]:
-    with running_simulator(Path(tmp_path_factory.mktemp("channel-providers"))) as simulator:
-        yield simulator
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
@@ -21,7 +20,7 @@ from notifications.providers.safari import (
     build_legacy_payload,
     url_args,
 )
-from tests.gatewaysim.simulator import Simulator, running_simulator
+from tests.gatewaysim.simulator import Simulator
 from tests.notifications.test_apns_provider import p12_for
 
 pytestmark = pytest.mark.django_db
@@ -99,12 +98,6 @@ def test_device_type_7_is_delivered_by_the_safari_provider_and_counted_as_safari
 
 
 # --- credentials ----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory) -> Iterator[Simulator]:
-    with running_simulator(tmp_path_factory.mktemp("safari-provider-sim")) as simulator:
-        yield simulator
 
 
 @pytest.fixture

@@ -9,14 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.support import every_gateway_env
-from tests.gatewaysim.simulator import Simulator, running_simulator
+from tests.gatewaysim.simulator import Simulator
 from tests.reliability.stack import RedisServer, Stack, stack_env
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory) -> Iterator[Simulator]:
-    with running_simulator(tmp_path_factory.mktemp("reliability-sim")) as simulator:
-        yield simulator
 
 
 @pytest.fixture(scope="module")
