@@ -12,7 +12,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -102,9 +102,7 @@ def notification_fan_out(*, notification_id: str) -> None:
                 return
             if notification.fanout_cursor is not None:
                 players = players.filter(pk__gt=notification.fanout_cursor)
-            rows = list(
-                players.values_list("pk", "device_type", "timezone", "timezone_id", "last_active")[:chunk]
-            )
+            rows = _recipient_rows(notification, players, chunk)
             notification.fanout_heartbeat = now
             if not rows:
                 notification.fanout_done = True
@@ -124,13 +122,7 @@ def notification_fan_out(*, notification_id: str) -> None:
                     for device_type, due, ids in planned
                 ]
             )
-            Delivery.objects.bulk_create(
-                [
-                    Delivery(notification_id=notification.pk, batch_id=batch.pk, player_id=player_id)
-                    for batch, (_, _, ids) in zip(batches, planned, strict=True)
-                    for player_id in ids
-                ]
-            )
+            _create_deliveries(notification, batches, [ids for _, _, ids in planned])
             for key in {STATS_KEY_FOR_DEVICE_TYPE.get(row[1]) for row in rows} - {None}:
                 PlatformStats.objects.get_or_create(notification=notification, platform=key)
             notification.fanout_cursor = rows[-1][0]
@@ -139,6 +131,55 @@ def notification_fan_out(*, notification_id: str) -> None:
             notification.save()
             due_now = [b for b in batches if b.enqueued_at is not None]
             transaction.on_commit(lambda due_now=due_now, now=now: _enqueue_batches(due_now, now))
+
+
+def _recipient_rows(notification: Notification, players, chunk: int) -> list[tuple]:
+    """The next ``chunk`` of (id, device type, utc offset, zone, last active): the schedule's
+    columns only when its ``delayed_option`` reads them, as loading a million timestamps that
+    nothing reads was a tenth of the fan-out's time."""
+    wanted = {"timezone": ("timezone", "timezone_id"), "last-active": ("last_active",)}.get(
+        notification.delayed_option or "", ()
+    )
+    columns = ("pk", "device_type", *wanted)
+    filled = {name: i for i, name in enumerate(columns)}
+    return [
+        (
+            row[0],
+            row[1],
+            *(row[filled[n]] if n in filled else None for n in ("timezone", "timezone_id", "last_active")),
+        )
+        for row in players.values_list(*columns)[:chunk]
+    ]
+
+
+# One statement for a chunk's delivery rows: no model instance per recipient (about 40% of the
+# fan-out's time went to building and saving them through bulk_create).
+INSERT_DELIVERIES_SQL = """
+INSERT INTO {delivery} (notification_id, batch_id, player_id, status, error)
+SELECT %(notification)s, batch_id, player_id, {queued}, ''
+FROM unnest(%(batches)s::bigint[], %(players)s::uuid[]) AS t(batch_id, player_id)
+"""
+
+
+def _create_deliveries(notification: Notification, batches: list[DeliveryBatch], ids: list[list]) -> None:
+    if connection.vendor != "postgresql":
+        Delivery.objects.bulk_create(
+            [
+                Delivery(notification_id=notification.pk, batch_id=batch.pk, player_id=player_id)
+                for batch, players in zip(batches, ids, strict=True)
+                for player_id in players
+            ]
+        )
+        return
+    batch_ids = [batch.pk for batch, players in zip(batches, ids, strict=True) for _ in players]
+    sql = INSERT_DELIVERIES_SQL.format(
+        delivery=connection.ops.quote_name(Delivery._meta.db_table), queued=int(Delivery.Status.QUEUED)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            {"notification": notification.pk, "batches": batch_ids, "players": [p for ps in ids for p in ps]},
+        )
 
 
 def complete_if_done(notification_id) -> bool:
