@@ -54,6 +54,7 @@ soak: setup
 # drops its own herald_bench_<pid> database and uses Redis dbs 8 and 9.
 bench: setup
 	@bin/ensure-services
+	@bin/ensure-test-tools
 	$(PY) -m bench fanout --players 20000 --mix android,ios,web
 	$(PY) -m bench ingest --players 100000 --duration 10
 	$(PY) -m bench create --players 200000 --requests 100

@@ -1,6 +1,10 @@
 """Fan-out: one notification to N players, from POST to ``completed_at``, through real Celery
-workers and the gateway simulators, compared in the same run with raw clients sending the same
-requests to the same simulators with no database or queue.
+workers to a sink, compared in the same run with raw clients sending the same requests to the
+same sink with no database or queue.
+
+The sink (``--sink``) is nginx answering a constant for FCM, APNs and Web Push (the default,
+bench/nginx.py: it is not the bottleneck), or the gateway simulators, which check and decode
+every request (``--sink simulator``). The simulators serve everything else either way.
 
     python -m bench fanout --players 100000 --mix android
     python -m bench fanout --players 100000 --mix android,ios,web,email,sms,wns
@@ -17,6 +21,7 @@ simulator saw it. The last line printed is one JSON object.
 from __future__ import annotations
 
 import argparse
+import bisect
 import contextlib
 import csv
 import json
@@ -28,10 +33,12 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import stack
+from bench.nginx import nginx_sink
 from bench.raw import raw_baseline
 from core.progress import progress_bar
 from players.seeding import identities, parse_mix, seed_players, split_evenly
@@ -54,6 +61,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--mix", default="android", help="comma list of android, ios, web, wns, email, sms (default: android)"
     )
     parser.add_argument("--concurrency", type=int, default=2, help="Celery worker processes")
+    parser.add_argument(
+        "--sink",
+        choices=("nginx", "simulator"),
+        default="nginx",
+        help="where FCM, APNs and Web Push deliveries go: nginx answering a constant (default; the "
+        "sink is then not the bottleneck, bench/nginx.py) or the gateway simulators, which check "
+        "and decode every request",
+    )
     parser.add_argument(
         "--database-url",
         default=os.environ.get("BENCH_ADMIN_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
@@ -145,7 +160,11 @@ def _run_in(args: argparse.Namespace, mix, work: Path, measure=None) -> int:
     """The database, simulators and environment of a fan-out run; then ``measure`` (``_measure``
     by default; bench/scaling.py passes its own)."""
     name = f"herald_bench_{os.getpid()}"  # never test_herald_*, the test suite's
-    with stack.fresh_database(args.database_url, name) as database_url, stack.simulator(work / "sim") as sim:
+    with contextlib.ExitStack() as running:
+        database_url = running.enter_context(stack.fresh_database(args.database_url, name))
+        sim = running.enter_context(stack.simulator(work / "sim"))
+        if args.sink == "nginx":
+            sim = running.enter_context(nginx_sink(sim, work))
         env = {
             "DJANGO_SETTINGS_MODULE": "config.settings.local",
             "DJANGO_DEBUG": "false",
@@ -155,7 +174,8 @@ def _run_in(args: argparse.Namespace, mix, work: Path, measure=None) -> int:
             "CELERY_BROKER_URL": args.broker_url,
             "HERALD_VAR_DIR": str(work / "var"),
             "HERALD_LOG_LEVEL": "WARNING",
-            # Every gateway is the simulator, as `make run` wires them (bin/run).
+            # Every gateway is the simulator, as `make run` wires them (bin/run), or nginx for the
+            # deliveries of FCM, APNs and Web Push (--sink nginx).
             "HERALD_GATEWAY_CA_FILE": sim.ca_path,
             "HERALD_FCM_BASE_URL": sim.urls["fcm"],
             "HERALD_APNS_PRODUCTION_URL": sim.urls["apns"],
@@ -192,6 +212,8 @@ def _measure(args, mix, sim, work: Path, env: dict) -> int:
 
     seed_started = time.perf_counter()
     issued = {p.name: identities(p, counts[p.name], sim, app.vapid_public_key) for p in mix}
+    if "web" in issued:
+        issued["web"] = [replace(i, identifier=sim.route(i.identifier)) for i in issued["web"]]
     with progress_bar(total=args.players, desc="Seeding", unit=" players") as bar:
         seed_players(app.id, mix, issued, progress=bar.update)
     seed_seconds = time.perf_counter() - seed_started
@@ -304,6 +326,8 @@ def _run_notifications(args, mix, app, app_key: str, sim, worker) -> dict:
         "loadavg": stack.loadavg(),
         "samples": samples,
         "final_stats": sim.stats(),
+        # Per platform nginx served (--sink nginx): every request's time, from its access log.
+        "request_times": sim.request_times(),
     }
 
 
@@ -312,7 +336,7 @@ def _poll_sink(sim, samples: list, done: threading.Event) -> None:
     delivery reached the sink."""
     while not done.is_set():
         with contextlib.suppress(OSError):
-            samples.append((time.perf_counter(), sim.stats()))
+            samples.append((time.perf_counter(), sim.live_stats()))
         time.sleep(POLL_SECONDS)
 
 
@@ -368,7 +392,12 @@ def _report(args, mix, run: dict, raw: dict, seed_seconds: float) -> int:
         first = (record["first"] - posted_wall).total_seconds() if record.get("first") else None
         last = (record["last"] - posted_wall).total_seconds() if record.get("last") else None
         accepted = stats[p.simulator]["accepted"]
-        sink_first, sink_last = _sink_window(run["samples"], run["posted"], p.simulator, accepted)
+        if p.simulator in run["request_times"]:
+            times = run["request_times"][p.simulator]
+            epoch = posted_wall.timestamp()
+            sink_first, sink_last = (times[0] - epoch, times[-1] - epoch) if times else (None, None)
+        else:
+            sink_first, sink_last = _sink_window(run["samples"], run["posted"], p.simulator, accepted)
         entry = {
             "players": split_evenly(args.players, mix)[p.name],
             "delivered": sent,
@@ -379,8 +408,9 @@ def _report(args, mix, run: dict, raw: dict, seed_seconds: float) -> int:
             "last_delivery_s": _round(last),
             "deliveries_per_second": _rate(sent, first, last),
             "batches": record.get("batches", 0),
-            "simulator_accepted": accepted,
-            "simulator_duplicates": stats[p.simulator]["duplicates"],
+            "sink_accepted": accepted,
+            # None where the sink cannot tell (nginx and FCM: the token is in the body).
+            "sink_duplicates": stats[p.simulator]["duplicates"],
             "sink_first_s": _round(sink_first),
             "sink_last_s": _round(sink_last),
             "sink_per_second": _rate(accepted, sink_first, sink_last),
@@ -408,8 +438,9 @@ def _report(args, mix, run: dict, raw: dict, seed_seconds: float) -> int:
         "successful": successful,
         "failed": sum(n.failed for n in notifications),
         "errored": sum(n.errored for n in notifications),
-        "simulator_accepted": sum(stats[p.simulator]["accepted"] for p in mix),
-        "simulator_duplicates": sum(stats[p.simulator]["duplicates"] for p in mix),
+        "sink": args.sink,
+        "sink_accepted": sum(stats[p.simulator]["accepted"] for p in mix),
+        "sink_duplicates": _total_or_none(stats[p.simulator]["duplicates"] for p in mix),
         "post_ms": run["post_ms"],
         "seconds_post_to_completed": round(elapsed, 2),
         "deliveries_per_second": round(rate),
@@ -433,23 +464,37 @@ def _report(args, mix, run: dict, raw: dict, seed_seconds: float) -> int:
         "machine": machine(),
     }
     if args.timeline:
-        _write_timeline(args.timeline, mix, run["samples"], run["posted"])
+        _write_timeline(args.timeline, mix, run)
     _print_table(result)
     print(json.dumps(result), flush=True)
     return 0 if completed else 1
 
 
-def _write_timeline(path: Path, mix, samples: list, posted: float) -> None:
-    """One row per second since the first POST: each platform's accepted count at the sink."""
+def _write_timeline(path: Path, mix, run: dict) -> None:
+    """One row per second since the first POST: each platform's accepted count at the sink (from
+    the simulator's polled counters, or nginx's request times)."""
+    epoch = run["posted_wall"].timestamp()
     rows, next_second = [], 0
-    for at, stats in samples:
-        if at - posted >= next_second:
-            rows.append([next_second, *(stats[p.simulator]["accepted"] for p in mix)])
+    for at, stats in run["samples"]:
+        if at - run["posted"] >= next_second:
+            at_epoch = epoch + next_second
+            rows.append([next_second, *(_accepted_by(p.simulator, stats, run, at_epoch) for p in mix)])
             next_second += 1
     with path.open("w", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(["seconds", *(p.name for p in mix)])
         writer.writerows(rows)
+
+
+def _accepted_by(name: str, stats: dict, run: dict, epoch: float) -> int:
+    times = run["request_times"].get(name)
+    return bisect.bisect_right(times, epoch) if times is not None else stats[name]["accepted"]
+
+
+def _total_or_none(values) -> int | None:
+    """The sum, or None if any is unknown: a total must not quietly leave a platform out."""
+    values = list(values)
+    return None if any(v is None for v in values) else sum(values)
 
 
 def _combined_rate(results: list) -> float:
@@ -481,7 +526,7 @@ def _print_table(result: dict) -> None:
             f"{name:<8} {e['delivered']:>9} {e['share']:>6.3f} {_cell(e['first_delivery_s']):>8} "
             f"{_cell(e['last_delivery_s']):>8} {_cell(e['deliveries_per_second']):>7} "
             f"{_cell(e['sink_per_second']):>7} {_cell(raw.get('per_second')):>7} "
-            f"{_cell(raw.get('sink_cpu_us_per_request')):>11} {e['simulator_duplicates']:>5}"
+            f"{_cell(raw.get('sink_cpu_us_per_request')):>11} {_cell(e['sink_duplicates']):>5}"
         )
     print(
         f"total: {result['successful']} delivered in {result['seconds_post_to_completed']} s = "

@@ -36,7 +36,8 @@ from players.seeding import identities, parse_mix, seed_players, split_evenly
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     fanout.add_arguments(parser)
-    parser.set_defaults(players=50_000)
+    # The latency is injected by the simulator's fault plan, so the simulator must be the sink.
+    parser.set_defaults(players=50_000, sink="simulator")
     parser.add_argument("--workers", default="1,2,4", help="comma list of worker process counts")
     parser.add_argument("--latency-ms", default="0,20", help="comma list of injected gateway latencies")
 
@@ -58,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(str(exc)) from None
     args.worker_counts = [w for w in _numbers(args.workers, "--workers") if w > 0]
     args.latencies = _numbers(args.latency_ms, "--latency-ms")
+    if args.sink != "simulator":
+        raise SystemExit("scaling: --sink simulator only (the injected latency is the simulator's)")
     work = Path(tempfile.mkdtemp(prefix="herald-bench-scaling-"))
     try:
         status = fanout._run_in(args, mix, work, measure=_scaling)

@@ -114,6 +114,16 @@ class Simulator:
     def stats(self) -> dict[str, dict[str, int]]:
         return self.control("/_sim/stats")
 
+    live_stats = stats
+
+    def request_times(self) -> dict[str, list[float]]:
+        """Only bench/nginx.py's sink logs each request; the simulator's are polled (live_stats)."""
+        return {}
+
+    def route(self, endpoint: str) -> str:
+        """Web Push endpoints stay where the simulator issued them (bench/nginx.py moves them)."""
+        return endpoint
+
     def reset(self) -> None:
         """Clear counters and duplicate memory, keeping subscriptions, channels and tokens."""
         self.control("/_sim/reset", {"keep_tokens": True})

@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from bench.nginx import nginx_binary
+
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,10 +64,28 @@ def ratios(result: dict) -> dict:
     return found
 
 
-def test_fanout(django_db_setup):
-    result = bench("fanout", "--players", "100", "--mix", "android")
-    assert result["completed"] and result["successful"] == 100 and result["simulator_duplicates"] == 0
+def test_fanout_to_the_simulators(django_db_setup):
+    result = bench("fanout", "--players", "100", "--mix", "android", "--sink", "simulator")
+    assert result["completed"] and result["successful"] == 100
+    assert result["sink"] == "simulator" and result["sink_accepted"] == 100 and result["sink_duplicates"] == 0
     assert result["deliveries_per_second"] > 0 and result["peak_worker_rss_mb"] > 0
+    assert set(ratios(result)) == {"ratio_to_raw_baseline", "ratio_all_to_raw_baseline"}
+
+
+def test_fanout_to_nginx(django_db_setup):
+    if nginx_binary() is None:
+        pytest.skip("nginx is not installed (bin/ensure-test-tools installs Debian's nginx-light)")
+    result = bench("fanout", "--players", "150", "--mix", "android,ios,web")
+    assert result["completed"] and result["successful"] == 150 and result["sink"] == "nginx"
+    # nginx logged exactly one request per player; APNs and Web Push URIs name the device, so
+    # nginx can tell duplicates; FCM's token is in the body, which it does not keep.
+    assert result["sink_accepted"] == 150 and result["sink_duplicates"] is None
+    for name, entry in result["per_platform"].items():
+        assert entry["delivered"] == entry["sink_accepted"] == 50, name
+        assert entry["sink_duplicates"] == (None if name == "android" else 0), name
+        assert entry["sink_first_s"] is not None and entry["sink_first_s"] <= entry["sink_last_s"], name
+        # nginx may answer 50 requests within one CPU-clock tick: its CPU can read 0 here.
+        assert entry["raw"]["requests"] == 50 and entry["raw"]["sink_cpu_us_per_request"] >= 0, name
     assert set(ratios(result)) == {"ratio_to_raw_baseline", "ratio_all_to_raw_baseline"}
 
 
