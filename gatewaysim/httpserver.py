@@ -436,12 +436,20 @@ class _H2:
     def _respond(self, stream_id: int, status: int, headers: list[Header], body: bytes) -> None:
         if self.closed:
             return
+        # A bodiless answer (APNs' 200) ends the stream on its HEADERS frame, as Apple's servers
+        # do, rather than with an empty DATA frame: aioapns parses every DATA frame as JSON.
         try:
-            self.h2.send_headers(stream_id, [(b":status", b"%d" % status), SERVER_HEADER, *headers])
+            self.h2.send_headers(
+                stream_id, [(b":status", b"%d" % status), SERVER_HEADER, *headers], end_stream=not body
+            )
         except h2.exceptions.ProtocolError:
             self.open.discard(stream_id)
             self._schedule_flush()
             return  # the client reset the stream meanwhile
+        if not body:
+            self.open.discard(stream_id)
+            self._schedule_flush()
+            return
         self.unsent[stream_id] = body
         self._send_unsent(stream_id)
         self._schedule_flush()
