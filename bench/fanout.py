@@ -39,6 +39,7 @@ from pathlib import Path
 
 from bench import stack
 from bench.nginx import nginx_sink
+from bench.peer import PEER_PLATFORMS, peer_baseline
 from bench.raw import raw_baseline
 from core.progress import progress_bar
 from players.seeding import identities, parse_mix, seed_players, split_evenly
@@ -46,6 +47,9 @@ from players.seeding import identities, parse_mix, seed_players, split_evenly
 RAW_REQUESTS = 50_000  # raw baseline requests in all, shared evenly by the platforms of the mix
 # Except email: the SMTP simulator takes about 6 ms of CPU per message, so 2,500 already say it.
 RAW_CAPS = {"email": 2_500}
+# django-push-notifications' requests per platform (android, ios, web): its Web Push path sends one
+# device after another on a new TLS connection each, about a hundred a second, so a sample.
+PEER_REQUESTS = 5_000
 POLL_SECONDS = 0.05
 EMAIL_BODY = '<html><body><p>Hello</p><p><a href="[unsubscribe_url]">Unsubscribe</a></p></body></html>'
 CHANNEL_BODIES = {
@@ -83,6 +87,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--broker-url",
         default=os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/8"),
         help="the Celery broker (Redis db 8 by default); flushed before and after the run",
+    )
+    parser.add_argument(
+        "--peer-requests",
+        type=int,
+        default=PEER_REQUESTS,
+        help=f"requests per platform through django-push-notifications (default {PEER_REQUESTS}; 0: none)",
     )
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--keep-logs", action="store_true", help="keep the worker and simulator logs")
@@ -223,6 +233,16 @@ def _measure(args, mix, sim, work: Path, env: dict) -> int:
         count = min(counts[p.name], RAW_REQUESTS // len(mix), RAW_CAPS.get(p.name, RAW_REQUESTS))
         if count:
             raw[p.name] = raw_baseline(p, app, issued[p.name][:count], CHANNEL_BODIES[p.channel], sim)
+    peer = {}
+    for p in mix:
+        count = min(counts[p.name], args.peer_requests)
+        if p.name in sim.peer_unsupported():
+            why = sim.peer_unsupported()[p.name]
+            print(f"bench: no django-push-notifications {p.name} here: {why}", file=sys.stderr)
+        elif p.name in PEER_PLATFORMS and count > 0:
+            body = CHANNEL_BODIES[p.channel]
+            database_url = env["DATABASE_URL"]
+            peer[p.name] = peer_baseline(p, app, issued[p.name][:count], body, sim, database_url=database_url)
     del issued
     sim.reset()
 
@@ -263,7 +283,7 @@ def _measure(args, mix, sim, work: Path, env: dict) -> int:
         )
         stack.wait_for_log(worker_log, "ready.")
         run = _run_notifications(args, mix, app, credentials.app_key, sim, worker)
-    return _report(args, mix, run, raw, seed_seconds)
+    return _report(args, mix, run, raw, peer, seed_seconds)
 
 
 def _run_notifications(args, mix, app, app_key: str, sim, worker) -> dict:
@@ -375,7 +395,7 @@ def _delivery_records(ids: list[str]) -> dict[int, dict]:
     return {row["batch__device_type"]: row for row in rows}
 
 
-def _report(args, mix, run: dict, raw: dict, seed_seconds: float) -> int:
+def _report(args, mix, run: dict, raw: dict, peer: dict, seed_seconds: float) -> int:
     notifications = run["notifications"]
     completed = bool(notifications) and all(n.completed_at for n in notifications)
     successful = sum(n.successful for n in notifications)
@@ -417,6 +437,8 @@ def _report(args, mix, run: dict, raw: dict, seed_seconds: float) -> int:
         }
         if p.name in raw:
             entry["raw"] = raw[p.name].as_dict()
+        if p.name in peer:
+            entry["django_push_notifications"] = peer[p.name].as_dict()
         per_platform[p.name] = entry
         if p.http2 and last is not None:
             http2_sent += sent
@@ -425,6 +447,10 @@ def _report(args, mix, run: dict, raw: dict, seed_seconds: float) -> int:
     http2_raw = [raw[p.name] for p in mix if p.http2 and p.name in raw]
     raw_http2_rate = _combined_rate(http2_raw)
     raw_all_rate = _combined_rate(list(raw.values()))
+    # Only when the peer sent every platform Herald's HTTP/2 rate covers: a ratio over a subset
+    # would compare different work.
+    http2_names = [p.name for p in mix if p.http2]
+    peer_rate = _combined_rate([peer[n] for n in http2_names]) if set(http2_names) <= set(peer) else 0.0
     http2_rate = http2_sent / http2_last if http2_last else 0.0
     rate = successful / elapsed if completed else 0.0
     firsts = [e["sink_first_s"] for e in per_platform.values() if e["sink_first_s"] is not None]
@@ -458,6 +484,8 @@ def _report(args, mix, run: dict, raw: dict, seed_seconds: float) -> int:
         "raw_all_per_second": round(raw_all_rate),
         "ratio_to_raw_baseline": round(http2_rate / raw_http2_rate, 3) if raw_http2_rate else None,
         "ratio_all_to_raw_baseline": round(rate / raw_all_rate, 3) if raw_all_rate else None,
+        "django_push_notifications_per_second": round(peer_rate) if peer_rate else None,
+        "ratio_to_django_push_notifications": round(http2_rate / peer_rate, 2) if peer_rate else None,
         "seed_seconds": round(seed_seconds, 1),
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "commit": git_commit(),
@@ -518,20 +546,23 @@ def _round(value: float | None) -> float | None:
 def _print_table(result: dict) -> None:
     print(
         f"{'platform':<8} {'delivered':>9} {'share':>6} {'first s':>8} {'last s':>8} {'per s':>7} "
-        f"{'sink/s':>7} {'raw/s':>7} {'sink µs/req':>11} {'dups':>5}"
+        f"{'sink/s':>7} {'raw/s':>7} {'dpn/s':>6} {'sink µs/req':>11} {'dups':>5}"
     )
     for name, e in result["per_platform"].items():
-        raw = e.get("raw", {})
+        raw, peer = e.get("raw", {}), e.get("django_push_notifications", {})
         print(
             f"{name:<8} {e['delivered']:>9} {e['share']:>6.3f} {_cell(e['first_delivery_s']):>8} "
             f"{_cell(e['last_delivery_s']):>8} {_cell(e['deliveries_per_second']):>7} "
             f"{_cell(e['sink_per_second']):>7} {_cell(raw.get('per_second')):>7} "
+            f"{_cell(peer.get('per_second')):>6} "
             f"{_cell(raw.get('sink_cpu_us_per_request')):>11} {_cell(e['sink_duplicates']):>5}"
         )
     print(
         f"total: {result['successful']} delivered in {result['seconds_post_to_completed']} s = "
         f"{result['deliveries_per_second']}/s; HTTP/2 platforms {result['http2_deliveries_per_second']}/s "
-        f"vs raw {result['raw_baseline_per_second']}/s (ratio {result['ratio_to_raw_baseline']}); "
+        f"vs raw {result['raw_baseline_per_second']}/s (ratio {result['ratio_to_raw_baseline']}), "
+        f"vs django-push-notifications {result['django_push_notifications_per_second']}/s "
+        f"(ratio {result['ratio_to_django_push_notifications']}); "
         f"sink busy {result['sink_busy']} of one core",
         flush=True,
     )

@@ -35,7 +35,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import urllib.request
 from pathlib import Path
 
 from bench.raw import RawResult
@@ -78,7 +77,8 @@ def peer_baseline(
     simulator). ``app`` is the Herald App ``bootstrap_demo`` wired to the simulator: its FCM
     service account (whose ``token_uri`` is the simulator's), APNs p8 key, key id, team id, bundle
     id and environment, VAPID key and subject. ``sink`` has ``urls`` (``"fcm"``, ``"apns"``,
-    ``"control"``), ``ca_path`` and ``cpu_seconds()``, as ``bench.stack.Simulator``.
+    ``"control"``), ``ca_path``, ``cpu_seconds()`` and ``stats()``, as ``bench.stack.Simulator``
+    and ``bench.nginx.NginxSink``.
     ``database_url`` is where the library's tables go (Herald's bench database will do).
     ``chunk``: devices per call of the bulk path (``PEER_CHUNK``).
 
@@ -167,8 +167,8 @@ def _expect(process: subprocess.Popen, key: str, log: Path) -> dict:
 
 
 def _accepted(sink, platform: Platform) -> int:
-    with urllib.request.urlopen(sink.urls["control"] + "/_sim/stats", timeout=60) as response:
-        return json.loads(response.read())[platform.simulator]["accepted"]
+    """What the sink accepted so far: the simulator's counters, or nginx's access log."""
+    return sink.stats()[platform.simulator]["accepted"]
 
 
 def _check(platform: Platform, sent: int, result: dict, accepted: int) -> None:

@@ -116,6 +116,10 @@ class Simulator:
 
     live_stats = stats
 
+    def peer_unsupported(self) -> dict[str, str]:
+        """Platforms django-push-notifications cannot send to this sink, and why: none."""
+        return {}
+
     def request_times(self) -> dict[str, list[float]]:
         """Only bench/nginx.py's sink logs each request; the simulator's are polled (live_stats)."""
         return {}
