@@ -236,10 +236,12 @@ def _measure(args, mix, sim, work: Path, env: dict) -> int:
     peer = {}
     for p in mix:
         count = min(counts[p.name], args.peer_requests)
+        if p.name not in PEER_PLATFORMS or count <= 0:
+            continue
         if p.name in sim.peer_unsupported():
             why = sim.peer_unsupported()[p.name]
             print(f"bench: no django-push-notifications {p.name} here: {why}", file=sys.stderr)
-        elif p.name in PEER_PLATFORMS and count > 0:
+        else:
             body = CHANNEL_BODIES[p.channel]
             database_url = env["DATABASE_URL"]
             peer[p.name] = peer_baseline(p, app, issued[p.name][:count], body, sim, database_url=database_url)
