@@ -136,8 +136,8 @@ class NginxSink:
         return stack.cpu_seconds(stack.process_tree(self.process.pid)) + self.sim.cpu_seconds()
 
     def _times(self, name: str) -> tuple[list[float], int]:
-        """Every request's time (epoch seconds) and how many distinct URIs there were."""
-        time.sleep(LOG_FLUSH_SECONDS * 2)  # nginx flushes its buffered log at least this often
+        """Every request's time (epoch seconds) and how many distinct URIs there were, as far as
+        nginx has flushed its log (``_flushed``)."""
         times, uris = [], set()
         path = self.log_dir / f"{name}.log"
         with path.open() as log:
@@ -154,6 +154,7 @@ class NginxSink:
 
     def stats(self) -> dict[str, dict[str, int | None]]:
         found = self.sim.stats()
+        _flushed()
         for name in self.ports:
             times, distinct = self._times(name)
             duplicates = len(times) - distinct if URI_NAMES_DEVICE[name] else None
@@ -162,15 +163,21 @@ class NginxSink:
 
     def request_times(self) -> dict[str, list[float]]:
         """Per platform nginx served, each request's time in epoch seconds, sorted."""
+        _flushed()
         return {name: sorted(self._times(name)[0]) for name in self.ports}
 
     def reset(self) -> None:
         """Forget what was served so far (the raw baseline's requests)."""
         self.sim.reset()
-        time.sleep(LOG_FLUSH_SECONDS * 2)
+        _flushed()
         for name in self.ports:
             # nginx appends (O_APPEND), so its next line lands at the new end of the file.
             (self.log_dir / f"{name}.log").write_text("")
+
+
+def _flushed() -> None:
+    """Wait until what nginx served so far is in its logs: it flushes them this often."""
+    time.sleep(LOG_FLUSH_SECONDS * 2)
 
 
 @contextlib.contextmanager
