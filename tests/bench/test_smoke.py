@@ -95,8 +95,8 @@ def test_fanout_to_nginx(django_db_setup):
         assert entry["delivered"] == entry["sink_accepted"] == 50, name
         assert entry["sink_duplicates"] == (None if name == "android" else 0), name
         assert entry["sink_first_s"] is not None and entry["sink_first_s"] <= entry["sink_last_s"], name
-        # nginx may answer 50 requests within one CPU-clock tick: its CPU can read 0 here.
-        assert entry["raw"]["requests"] == 50 and entry["raw"]["sink_cpu_us_per_request"] >= 0, name
+        # nginx may answer 50 requests within one CPU-clock tick, so its CPU is not checked here.
+        assert entry["raw"]["requests"] == 50 and entry["raw"]["per_second"] > 0, name
     # Its APNs path cannot send to nginx (bench/nginx.py), so no ratio over all three platforms.
     peers = {name: e.get("django_push_notifications", {}).get("requests") for name, e in entry_items(result)}
     assert peers == {"android": 50, "ios": None, "web": 50}
