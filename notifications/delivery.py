@@ -1,6 +1,6 @@
 """Deliver one batch: claim it, render per recipient, send through the provider, record outcomes.
 
-Outcomes are recorded in bulk after every step of sends (``HERALD_DELIVERY_RECORD_EVERY``):
+Outcomes are recorded in bulk after every step of sends (``record_step``):
 delivery rows, unsubscribed players, badge counts written back (APNs), the notification's
 counters and its per-platform stats. Transient failures stay queued and the batch goes back to
 pending with a backoff (honouring Retry-After) until attempts run out.
@@ -109,14 +109,14 @@ def deliver_batch(*, batch_id: int) -> None:
             sendable.append(row)
     # Outcomes are committed after every step of sends: a worker killed mid-batch leaves only the
     # sends of its current step unrecorded, so the batch's retry resends (duplicates) at most that
-    # many, not the whole batch. Steps start small and double up to
-    # ``HERALD_DELIVERY_RECORD_EVERY`` while a step takes under an eighth of the lease (halving
-    # above a quarter), so that a slow gateway never lets the lease run out while the batch is
-    # still being sent, when a second worker would take it and send it again. The default step is
-    # small (10), so each record must be cheap (see _record): the webhook question is asked once
-    # per batch, and the lease is renewed only once a quarter of it has gone, so that at least
-    # three quarters of it remain whenever a step starts.
-    most = max(1, settings.HERALD_DELIVERY_RECORD_EVERY)
+    # many, not the whole batch. Steps start small and double up to ``record_step`` while a step
+    # takes under an eighth of the lease (halving above a quarter), so that a slow gateway never
+    # lets the lease run out while the batch is still being sent, when a second worker would take
+    # it and send it again. Steps are small (10 up to 200,000 recipients), so each record must be
+    # cheap (see _record): the webhook question is asked once per batch, and the lease is renewed
+    # only once a quarter of it has gone, so that at least three quarters of it remain whenever a
+    # step starts.
+    most = record_step(notification.recipients)
     lease = settings.HERALD_BATCH_LEASE_SECONDS
     listened = batch_events_listened(notification.app_id)
     step, start = min(most, FIRST_STEP), 0
@@ -139,6 +139,20 @@ def deliver_batch(*, batch_id: int) -> None:
         elif took < lease / 8:
             step = min(most, step * 2)
     _record(batch, notification, results, listened=listened)
+
+
+def record_step(recipients: int) -> int:
+    """The most sends a step of a notification with this many recipients may carry.
+
+    A step is what a killed worker process may resend, so it is a budget of duplicates: at least
+    ``HERALD_DELIVERY_RECORD_EVERY``, and for a large notification its share of
+    ``HERALD_CRASH_RESENDS_PER_MILLION``, never above a batch. The share keeps duplicates a fixed
+    fraction of the audience while letting a large fan-out keep more streams in flight, which is
+    where throughput matters (a process sends at most one step per gateway round trip). During
+    the fan-out ``recipients`` only grows, so an early batch's step is smaller, never larger.
+    """
+    share = recipients * settings.HERALD_CRASH_RESENDS_PER_MILLION // 1_000_000
+    return max(1, min(settings.HERALD_BATCH_SIZE, max(settings.HERALD_DELIVERY_RECORD_EVERY, share)))
 
 
 def _send(

@@ -342,6 +342,10 @@ HERALD_BATCH_LEASE_SECONDS = env_int("HERALD_BATCH_LEASE_SECONDS", 300)
 # 10 kills of a 200,000-recipient fan-out; a larger step sends faster to a distant gateway (a
 # step's sends share one round trip) and duplicates more (RELIABILITY.md, "Crash tests").
 HERALD_DELIVERY_RECORD_EVERY = env_int("HERALD_DELIVERY_RECORD_EVERY", 10)
+# ... and a larger notification may take larger steps, up to this many resends per million of its
+# recipients per killed process (delivery.record_step). 50 keeps issue 8's bound (0.1% over ten
+# kills of a two-process worker) at every audience size instead of only at 200,000.
+HERALD_CRASH_RESENDS_PER_MILLION = env_int("HERALD_CRASH_RESENDS_PER_MILLION", 50)
 # A message enqueued this long ago whose work has not started is presumed lost (dispatch_due).
 HERALD_REDELIVERY_GRACE_SECONDS = env_int("HERALD_REDELIVERY_GRACE_SECONDS", 60)
 HERALD_MAX_DELIVERY_ATTEMPTS = env_int("HERALD_MAX_DELIVERY_ATTEMPTS", 5)

@@ -26,9 +26,10 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from django.conf import settings
+from django.test import override_settings
 from django.utils import timezone
 
+from notifications.delivery import record_step
 from notifications.models import Delivery, DeliveryBatch
 from tests.conftest import make_tenant
 from tests.reliability.figures import fcm_notification_of, report, tally
@@ -38,6 +39,7 @@ from tests.reliability.stack import (
     PgCluster,
     Stack,
     configure_fcm,
+    pipeline_env,
     post_json,
     seed_android_players,
     state,
@@ -48,6 +50,14 @@ pytestmark = pytest.mark.e2e
 
 # Duplicates allowed per recipient: the issue's bound (0.1%).
 DUPLICATE_BOUND = 0.001
+
+
+def resends_per_kill(recipients: int, pipeline_overrides: dict) -> int:
+    """The design bound: a kill leaves unrecorded at most the step each of the worker's two pool
+    processes was sending, and the step depends on the notification's size (``record_step``)."""
+    stack_settings = {name: int(value) for name, value in pipeline_env(**pipeline_overrides).items()}
+    with override_settings(**stack_settings):
+        return 2 * record_step(recipients)
 
 
 def send_to_everyone(stack: Stack, tenant, **fields) -> str:
@@ -168,10 +178,9 @@ def run_worker_kills(stack: Stack, sim, *, count: int, kills: int, seed: int, de
     return record
 
 
-def test_worker_killed_at_random_points_loses_nobody(stack, sim):
+def test_worker_killed_at_random_points_loses_nobody(stack, sim, pipeline_overrides):
     record = run_worker_kills(stack, sim, count=5000, kills=3, seed=8, detailed=True, timeout=120)
-    # A kill leaves unrecorded only the step each pool process was sending (HERALD_DELIVERY_RECORD_EVERY).
-    assert record["duplicates"] <= record["kills"] * 2 * settings.HERALD_DELIVERY_RECORD_EVERY, record
+    assert record["duplicates"] <= record["kills"] * resends_per_kill(5000, pipeline_overrides), record
 
 
 SOAK_PIPELINE = {"HERALD_BATCH_SIZE": 1000, "HERALD_FANOUT_CHUNK": 5000}  # production's sizes
@@ -185,12 +194,11 @@ SOAK_PIPELINE = {"HERALD_BATCH_SIZE": 1000, "HERALD_FANOUT_CHUNK": 5000}  # prod
     ids=["default-step", "record-every-200"],
 )
 def test_soak_worker_killed_ten_times_in_200k_fan_out(stack, sim, pipeline_overrides):
-    """A kill resends up to one step per pool process: the design bound. With the default step
-    (``HERALD_DELIVERY_RECORD_EVERY``, 10) the duplicates must also stay within the issue's 0.1%;
+    """A kill resends up to one step per pool process: the design bound. With the default steps
+    (``record_step``: 10 at this size) the duplicates must also stay within the issue's 0.1%;
     the former default (200 sends between records) is kept for comparison, bound by design only."""
     record = run_worker_kills(stack, sim, count=200_000, kills=10, seed=2026, detailed=False, timeout=1200)
-    step = int(pipeline_overrides.get("HERALD_DELIVERY_RECORD_EVERY", settings.HERALD_DELIVERY_RECORD_EVERY))
-    assert record["duplicates"] <= record["kills"] * 2 * step, record
+    assert record["duplicates"] <= record["kills"] * resends_per_kill(200_000, pipeline_overrides), record
     if "HERALD_DELIVERY_RECORD_EVERY" not in pipeline_overrides:
         assert record["duplicates"] <= 200_000 * DUPLICATE_BOUND, record
 
@@ -261,12 +269,12 @@ BEAT_PIPELINE = {"HERALD_ETA_HORIZON_SECONDS": 0}  # every batch not due yet wai
 
 
 @pytest.mark.parametrize("pipeline_overrides", [BEAT_PIPELINE])
-def test_beat_killed_at_random_points_loses_nobody(stack, sim):
+def test_beat_killed_at_random_points_loses_nobody(stack, sim, pipeline_overrides):
     record = run_beat_kills(
         stack, sim, count=3000, rate=12_000, beat_kills=3, worker_kills=1, seed=3, timeout=120
     )
     assert record["kills_at_settled_fraction"][-1][1] < 1.0, record  # the kills landed mid-way
-    assert record["duplicates"] <= 2 * settings.HERALD_DELIVERY_RECORD_EVERY, record
+    assert record["duplicates"] <= resends_per_kill(3000, pipeline_overrides), record
 
 
 @pytest.mark.slow
@@ -493,9 +501,9 @@ def run_postgres_restart(
         cluster.remove()
 
 
-def test_postgres_restarted_mid_fan_out_loses_nobody(stack, sim, tmp_path):
+def test_postgres_restarted_mid_fan_out_loses_nobody(stack, sim, tmp_path, pipeline_overrides):
     record = run_postgres_restart(stack, sim, tmp_path, count=3000, restarts=1, down_seconds=2, timeout=180)
-    assert record["duplicates"] <= 2 * settings.HERALD_DELIVERY_RECORD_EVERY, record
+    assert record["duplicates"] <= resends_per_kill(3000, pipeline_overrides), record
 
 
 @pytest.mark.slow
