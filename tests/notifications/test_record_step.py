@@ -3,8 +3,6 @@ process may cause, as a share of the notification's audience (RELIABILITY.md, "C
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -15,8 +13,7 @@ from notifications.pipeline import notification_fan_out
 from players.models import DeviceType
 from tests.e2e.support import use_every_gateway
 from tests.factories import PlayerFactory
-
-FCM_PROJECT_ID = "herald-sim"
+from tests.reliability.stack import configure_fcm
 
 
 @pytest.fixture
@@ -46,9 +43,7 @@ def _records_while_delivering(api, own, sim, settings, *, recipients_seen: int) 
     """Send one 100-recipient batch to the FCM simulator and count the outcome records it made,
     as if the notification had ``recipients_seen`` recipients (what its fan-out has counted)."""
     use_every_gateway(settings, sim)
-    own.app.fcm_service_account_json = json.dumps(sim.fcm_service_account(FCM_PROJECT_ID))
-    own.app.fcm_project_id = FCM_PROJECT_ID
-    own.app.save()
+    configure_fcm(own.app, sim)
     players = PlayerFactory.create_batch(100, app=own.app, device_type=DeviceType.ANDROID)
     ids = [str(p.id) for p in players]
     body = api.post(
