@@ -55,8 +55,9 @@ DUPLICATE_BOUND = 0.001
 def resends_per_kill(recipients: int, pipeline_overrides: dict) -> int:
     """The design bound: a kill leaves unrecorded at most the step each of the worker's two pool
     processes was sending, and the step depends on the notification's size (``record_step``)."""
-    stack_settings = {name: int(value) for name, value in pipeline_env(**pipeline_overrides).items()}
-    with override_settings(**stack_settings):
+    env = pipeline_env(**pipeline_overrides)
+    step_settings = ("HERALD_BATCH_SIZE", "HERALD_DELIVERY_RECORD_EVERY", "HERALD_CRASH_RESENDS_PER_MILLION")
+    with override_settings(**{name: int(env[name]) for name in step_settings if name in env}):
         return 2 * record_step(recipients)
 
 
