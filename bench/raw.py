@@ -130,7 +130,8 @@ def _http2_requests(platform: Platform, app, identities: list[Identity], body: d
                 f"ttl: {message.ttl_seconds}",
                 "urgency: normal",
             ]
-            requests.append(HttpRequest(r.identifier, webpush.encrypt(plaintext, r), headers))
+            encrypted = webpush.encrypt(plaintext, webpush.subscription_keys(r))
+            requests.append(HttpRequest(r.identifier, encrypted, headers))
         return requests
     if platform.simulator == "wns":
         token = wns.access_token(app.wns_package_sid, app.wns_client_secret)
