@@ -58,7 +58,7 @@ RECIPIENT_FIELDS = (
     "player__notification_types",
     "player__invalid_identifier",
 )
-# Sends in a batch's first step (see deliver_batch).
+# Sends in the first step of a notification's first batch in a process (see deliver_batch).
 FIRST_STEP = 10
 OUTCOME_STATUS = {
     Outcome.SENT: Delivery.Status.SENT,
@@ -109,17 +109,19 @@ def deliver_batch(*, batch_id: int) -> None:
             sendable.append(row)
     # Outcomes are committed after every step of sends: a worker killed mid-batch leaves only the
     # sends of its current step unrecorded, so the batch's retry resends (duplicates) at most that
-    # many, not the whole batch. Steps start small and double up to ``record_step`` while a step
-    # takes under an eighth of the lease (halving above a quarter), so that a slow gateway never
-    # lets the lease run out while the batch is still being sent, when a second worker would take
-    # it and send it again. Steps are small (10 up to 200,000 recipients), so each record must be
-    # cheap (see _record): the webhook question is asked once per batch, and the lease is renewed
-    # only once a quarter of it has gone, so that at least three quarters of it remain whenever a
-    # step starts.
+    # many, not the whole batch. Steps start small (or where the notification's last batch in
+    # this process left off) and double up to ``record_step`` while a step takes under an eighth
+    # of the lease (halving above a quarter), so that a slow gateway never lets the lease run out
+    # while the batch is still being sent, when a second worker would take it and send it again.
+    # Steps are small (10 up to 200,000 recipients), so each record must be cheap (see _record):
+    # the webhook question is asked once per batch, and the lease is renewed only once a quarter
+    # of it has gone, so that at least three quarters of it remain whenever a step starts.
     most = record_step(notification.recipients)
     lease = settings.HERALD_BATCH_LEASE_SECONDS
     listened = batch_events_listened(notification.app_id)
-    step, start = min(most, FIRST_STEP), 0
+    # The first step is small only until the gateway's pace is known: the notification's previous
+    # batch in this process has already learned it, so the next one carries on from there.
+    step, start = min(most, _step_reached.get(notification.pk, FIRST_STEP)), 0
     while start < len(sendable):
         began = time.monotonic()
         part = _send(notification, batch, sendable[start : start + step], ttl_left)
@@ -138,7 +140,19 @@ def deliver_batch(*, batch_id: int) -> None:
             step = max(1, step // 2)
         elif took < lease / 8:
             step = min(most, step * 2)
+    _remember_step(notification.pk, step)
     _record(batch, notification, results, listened=listened)
+
+
+# Notification → the step its last batch in this process ended with (see deliver_batch).
+_step_reached: dict[UUID, int] = {}
+STEPS_REMEMBERED = 1000
+
+
+def _remember_step(notification_id: UUID, step: int) -> None:
+    if len(_step_reached) >= STEPS_REMEMBERED and notification_id not in _step_reached:
+        _step_reached.clear()  # only running notifications matter; forgetting one costs a few steps
+    _step_reached[notification_id] = step
 
 
 def record_step(recipients: int) -> int:

@@ -39,9 +39,10 @@ def test_without_a_share_every_notification_takes_the_minimum_step(step_settings
     assert record_step(10**9) == 1  # never a step of nothing
 
 
-def _records_while_delivering(api, own, sim, settings, *, recipients_seen: int) -> int:
-    """Send one 100-recipient batch to the FCM simulator and count the outcome records it made,
-    as if the notification had ``recipients_seen`` recipients (what its fan-out has counted)."""
+def _records_per_batch(api, own, sim, settings, *, recipients_seen: int) -> list[int]:
+    """Send 100 recipients to the FCM simulator, one batch after another in this process, and
+    count the outcome records each batch made, as if the notification had ``recipients_seen``
+    recipients (what its fan-out has counted)."""
     use_every_gateway(settings, sim)
     configure_fcm(own.app, sim)
     players = PlayerFactory.create_batch(100, app=own.app, device_type=DeviceType.ANDROID)
@@ -53,20 +54,31 @@ def _records_while_delivering(api, own, sim, settings, *, recipients_seen: int) 
     ).json()
     notification_fan_out(notification_id=body["id"])
     Notification.objects.filter(pk=body["id"]).update(recipients=recipients_seen)
-    batch = DeliveryBatch.objects.get(notification_id=body["id"])
-    with CaptureQueriesContext(connection) as queries:
-        deliver_batch(batch_id=batch.pk)
+    records = []
+    for batch in DeliveryBatch.objects.filter(notification_id=body["id"]).order_by("pk"):
+        with CaptureQueriesContext(connection) as queries:
+            deliver_batch(batch_id=batch.pk)
+        assert claim_batch(batch.pk) is None  # the batch is done
+        # MOVE_TO_FINAL_SQL, the record of a step
+        records.append(sum("), moved AS (" in q["sql"] for q in queries.captured_queries))
     sent = Delivery.objects.filter(notification_id=body["id"], status=Delivery.Status.SENT).count()
-    assert sent == 100 and claim_batch(batch.pk) is None  # every recipient sent, the batch done
-    return sum("), moved AS (" in q["sql"] for q in queries.captured_queries)  # MOVE_TO_FINAL_SQL
+    assert sent == 100
+    return records
 
 
 def test_a_small_notification_records_every_ten_sends(api, own, sim, step_settings):
     # 100 sends: steps of 10, 9 of them recorded as they finish and the last with the batch.
-    assert _records_while_delivering(api, own, sim, step_settings, recipients_seen=100) == 10
+    assert _records_per_batch(api, own, sim, step_settings, recipients_seen=100) == [10]
 
 
 def test_a_large_notification_records_in_larger_steps(api, own, sim, step_settings):
     # A 1,000,000-recipient notification may resend 50 per crash: steps of 10, 20, 40 and the
     # remaining 30, so three records before the batch's own.
-    assert _records_while_delivering(api, own, sim, step_settings, recipients_seen=1_000_000) == 4
+    assert _records_per_batch(api, own, sim, step_settings, recipients_seen=1_000_000) == [4]
+
+
+def test_the_next_batch_starts_at_the_step_the_last_one_reached(api, own, sim, step_settings):
+    # Batches of 50: the first takes steps of 10, 20 and the remaining 20 (three records); its
+    # step had doubled to 40 by then, so the second sends 40 and the remaining 10 (two records).
+    step_settings.HERALD_BATCH_SIZE = 50
+    assert _records_per_batch(api, own, sim, step_settings, recipients_seen=1_000_000) == [3, 2]
