@@ -18,7 +18,7 @@ HERALD_ENCRYPTION_KEYS = [
 DATABASES = {"default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/herald")}
 DATABASES["default"]["TEST"] = {"NAME": env.str("HERALD_TEST_DB_NAME", default="test_herald")}
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/14")
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+CACHES = {"default": {"BACKEND": "core.cache.RedisCache", "LOCATION": REDIS_URL}}
 # The broker gets its own Redis db, so clearing the cache between tests never drops queued tasks.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/15")
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

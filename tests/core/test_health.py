@@ -25,7 +25,7 @@ def own_redis(tmp_path, settings) -> Iterator[RedisServer]:
     server.start()
     settings.REDIS_URL = server.url(0)
     settings.CELERY_BROKER_URL = server.url(1)
-    backend = "django.core.cache.backends.redis.RedisCache"
+    backend = "core.cache.RedisCache"
     settings.CACHES = {"default": {"BACKEND": backend, "LOCATION": server.url(0)}}
     try:
         yield server
