@@ -8,12 +8,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.contrib.postgres.fields import ArrayField
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, F, Func, IntegerField, JSONField, Q, TextField, Value, When
+from django.db.models import F
 from django.db.models.constants import OnConflict
-from django.db.models.functions import Cast
-from django.db.models.lookups import LessThanOrEqual
 from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
@@ -21,8 +18,8 @@ from apps.models import App
 from core.api.errors import NO_USER_WITH_ID, ApiError
 from notifications.outcomes import SESSION_DURATION, attribution_for, outcome_record
 from players.models import DeviceType, Player, Purchase
+from players.one_update import OneUpdate, apply_one_update, one_update_supported
 from players.validation import (
-    MAX_TAGS_BYTES,
     check_device_type,
     check_language,
     merge_tags,
@@ -192,11 +189,11 @@ def _locked_player(app: App, player_id: uuid.UUID | None) -> Player:
 def player_update(*, app: App, player_id: uuid.UUID | None, data: dict[str, Any]) -> None:
     """PUT /players/{id}: partial update; tags merge; an invalid device_type is ignored.
 
-    One UPDATE when the body allows it (``_one_statement``, the SDK's tag edits); otherwise, or
+    One UPDATE when the body allows it (``_one_update``, the SDK's tag edits); otherwise, or
     when that updated nothing (no such player, or tags that may be too large), the locked path.
     """
-    statement = _one_statement(data) if player_id else None
-    if statement is not None and _update_in_one_statement(app, player_id, *statement):
+    update = _one_update(data) if player_id else None
+    if update is not None and apply_one_update(app.pk, player_id, update, session=False):
         return
     _player_update_locked(app, player_id, data)
 
@@ -222,46 +219,13 @@ def player_delete(*, app: App, player_id: uuid.UUID | None) -> bool:
     return deleted > 0
 
 
-class _JsonbConcat(Func):
-    """``a || b`` on jsonb: the keys of ``b`` replace or add to those of ``a`` (one level)."""
-
-    template = "%(expressions)s"
-    arg_joiner = " || "
-    output_field = JSONField()
-
-
-class _MergedTags(Func):
-    """``merge_tags`` in SQL: ``(tags || sets) - deleted keys``. The keys set and the keys
-    deleted are disjoint (one change per key), so the order of the two does not matter."""
-
-    output_field = JSONField()
-
-    def __init__(self, changes: dict[str, str | None]):
-        sets = {key: value for key, value in changes.items() if value is not None}
-        deleted = [key for key, value in changes.items() if value is None]
-        super().__init__(
-            F("tags"),
-            Value(sets, output_field=JSONField()),
-            Value(deleted, output_field=ArrayField(TextField())),
-        )
-
-    def as_sql(self, compiler, connection, **extra_context):
-        (tags, p1), (sets, p2), (deleted, p3) = (compiler.compile(e) for e in self.get_source_expressions())
-        return f"((COALESCE({tags}, '{{}}'::jsonb) || {sets}) - {deleted}::text[])", (*p1, *p2, *p3)
-
-
-# merge_tags refuses tags whose Python repr exceeds MAX_TAGS_BYTES. PostgreSQL's jsonb text of the
-# same tags is never less than a quarter of that (the worst character is DEL: 1 byte in jsonb,
-# 4 in a repr, "\x7f"), so tags whose jsonb text is within this many bytes certainly pass it.
-TAGS_CERTAINLY_SMALL_BYTES = MAX_TAGS_BYTES // 4
-
-
-def _one_statement(data: dict[str, Any]) -> tuple[dict[str, Any], Q] | None:
-    """The SET and a WHERE guard of one UPDATE applying a partial Player body, or None when the
-    body needs the locked row: an identifier without a valid device_type (it is normalized per
-    the row's channel), ``email`` / ``sms_number`` (linked players), or bad input (the locked
-    path answers it in its usual order). The guard fails when the merged tags might be too large;
-    the locked path then decides exactly."""
+def _one_update(data: dict[str, Any]) -> OneUpdate | None:
+    """A partial Player body as one UPDATE (``players.one_update``), or None when the body needs
+    the locked row: an identifier without a valid device_type (it is normalized per the row's
+    channel), ``email`` / ``sms_number`` (linked players), bad input (the locked path answers it
+    in its usual order), or a database without jsonb."""
+    if not one_update_supported():
+        return None
     device_type = None
     if "device_type" in data:
         with contextlib.suppress(ApiError):  # an invalid device_type is ignored, as on PUT
@@ -276,29 +240,13 @@ def _one_statement(data: dict[str, Any]) -> tuple[dict[str, Any], Q] | None:
         return None
     if device_type is not None:
         values["device_type"] = device_type
-    if "identifier" in data:
-        values["identifier"] = identifier
-        if identifier:
-            # A new token is a re-subscription: the old rejection no longer applies.
-            values["invalid_identifier"] = Case(
-                When(identifier=identifier, then=F("invalid_identifier")), default=Value(False)
-            )
-    meta = {f: data[f] for f in LOCATION_META_FIELDS if f in data}
-    if meta:
-        values["location_meta"] = _JsonbConcat(F("location_meta"), Value(meta, output_field=JSONField()))
-    guard = Q()
-    if changes is not None:
-        values["tags"] = _MergedTags(changes)
-        size = Func(
-            Cast(_MergedTags(changes), TextField()), function="octet_length", output_field=IntegerField()
-        )
-        guard = Q(LessThanOrEqual(size, TAGS_CERTAINLY_SMALL_BYTES))
-    return values, guard
-
-
-def _update_in_one_statement(app: App, player_id: uuid.UUID, values: dict[str, Any], guard: Q) -> bool:
-    """True when the row was updated; False: no such player, or the guard failed."""
-    return Player.objects.filter(guard, app=app, pk=player_id).update(**values) == 1
+    return OneUpdate(
+        values=values,
+        identifier=identifier,
+        sets_identifier="identifier" in data,
+        location_meta={f: data[f] for f in LOCATION_META_FIELDS if f in data} or None,
+        tag_changes=changes,
+    )
 
 
 def player_on_session(
@@ -307,7 +255,7 @@ def player_on_session(
     """A new app session: apply the fields sent, count the session, mark the player active.
 
     1. The usual ping is one UPDATE of the columns sent plus ``session_count + 1`` and
-       ``last_active``, in autocommit: no lock, no read (``_one_statement``).
+       ``last_active``, in autocommit: no lock, no read (``_one_update``).
     2. Otherwise, or when that updated nothing, the row is locked, changed in Python and the
        changed columns written.
     3. An unknown player is created only when ``device_type`` is sent (the SDK re-registers on
@@ -316,13 +264,9 @@ def player_on_session(
     Returns ``(player id, created)``.
     """
     fields = {k: v for k, v in data.items() if k != "session_count"}
-    statement = _one_statement(fields) if player_id else None
-    if statement is not None:
-        values, guard = statement
-        values["session_count"] = F("session_count") + 1
-        values["last_active"] = timezone.now()
-        if _update_in_one_statement(app, player_id, values, guard):
-            return player_id, False
+    update = _one_update(fields) if player_id else None
+    if update is not None and apply_one_update(app.pk, player_id, update, session=True):
+        return player_id, False
     with transaction.atomic():
         player = (
             Player.objects.select_for_update().filter(app=app, pk=player_id).first() if player_id else None

@@ -13,6 +13,7 @@ from django.test import Client
 from apps.models import App
 from core.api import appcache
 from players.models import DeviceType, Player
+from tests.embedded import embedded_env, manage
 from tests.factories import PlayerFactory, apns_token
 
 pytestmark = pytest.mark.django_db
@@ -228,3 +229,46 @@ def test_calls_refused_for_their_address_do_not_count_against_the_app(own, setti
     assert register(10, "198.51.100.9").status_code == 200
     limited = register(11, "198.51.100.10")
     assert limited.status_code == 429 and limited.json()["limit"] == "players_write"
+
+
+# --- the embedded SQLite default ---------------------------------------------------------------
+
+SDK_CALLS_ON_SQLITE = """
+import json
+from django.test import Client
+from apps.demo import bootstrap_demo
+from players.models import Player
+app_id = str(bootstrap_demo(org_name="sqlite").app_id)
+client, statuses = Client(), []
+def call(method, path, body):
+    body = json.dumps({"app_id": app_id, **body})
+    response = getattr(client, method)(path, body, content_type="application/json")
+    statuses.append(response.status_code)
+    return response.json()
+new = {"device_type": 1, "identifier": "tok", "tags": {"a": "1", "b": "2"}}
+player_id = call("post", "/api/v1/players", new)["id"]
+call("put", f"/api/v1/players/{player_id}", {"tags": {"b": "", "c": 3}, "language": "de"})
+call("post", f"/api/v1/players/{player_id}/on_session", {"tags": {"d": "4"}, "loc_acc": 5.5, "timezone": 60})
+player = Player.objects.get(pk=player_id)
+print(json.dumps({
+    "statuses": statuses, "tags": player.tags, "language": player.language,
+    "sessions": player.session_count, "meta": player.location_meta, "timezone": player.timezone,
+}))
+"""
+
+
+def test_the_sdk_writes_work_on_the_embedded_sqlite_default(tmp_path):
+    """The one-statement UPDATE merges with jsonb operators, which SQLite lacks: there the same
+    bodies take the locked path (a tag edit on `make run`'s database was a 500 before)."""
+    env = {**embedded_env(tmp_path), "DJANGO_ALLOWED_HOSTS": "testserver"}
+    assert manage(env, "migrate", "-v0").returncode == 0
+    done = manage(env, "shell", "-c", SDK_CALLS_ON_SQLITE)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {
+        "statuses": [200, 200, 200],
+        "tags": {"a": "1", "c": "3", "d": "4"},
+        "language": "de",
+        "sessions": 2,
+        "meta": {"loc_acc": 5.5},
+        "timezone": 60,
+    }

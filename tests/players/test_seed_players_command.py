@@ -4,22 +4,19 @@ with a progress bar; and on the embedded SQLite default, where the CSV commands 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from io import StringIO
-from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
 
 from players.models import Player
+from tests.embedded import embedded_env
+from tests.embedded import manage as run_manage
 from tests.factories import PlayerFactory
 from tests.gatewaysim.simulator import running_simulator
 
 pytestmark = pytest.mark.django_db
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args: str) -> tuple[str, str]:
@@ -104,23 +101,10 @@ def test_the_app_must_exist(db, app_id):
 def test_on_the_embedded_sqlite_default_seeding_works_and_csv_refuses(tmp_path):
     """`make run`'s database: seed_players writes with batched INSERTs; import and export say
     they need PostgreSQL, without a traceback."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))}
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings.local",
-        HERALD_VAR_DIR=str(tmp_path),
-        CELERY_BROKER_URL=f"sqla+sqlite:///{tmp_path / 'broker.sqlite3'}",
-        HERALD_GATEWAYSIM_CONTROL_URL="",
-    )
+    env = embedded_env(tmp_path)
 
     def manage(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=240,
-        )
+        return run_manage(env, *args)
 
     assert manage("migrate", "-v0").returncode == 0
     app_id = json.loads(manage("bootstrap_demo", "--json").stdout)["app_id"]

@@ -1,0 +1,95 @@
+"""The SDK's usual writes as one UPDATE with no read and no lock: ``on_session`` and
+``PUT /players/{id}`` (``players.services`` decides when a body allows it).
+
+The SQL is written here rather than through ``QuerySet.update()``: the ORM spent 0.4 ms of CPU
+per ping building this one statement (filter, expressions, compiler), more than the rest of
+Herald's work for it together (BENCHMARKS.md, "Ingest"). What the ORM still does is typing the
+values: each column's own ``get_db_prep_save``.
+
+PostgreSQL only: the tags and location meta are merged with jsonb operators. Other databases take
+the locked path, which merges in Python (``one_update_supported``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from players.models import Player
+from players.validation import MAX_TAGS_BYTES
+
+# merge_tags refuses tags whose Python repr exceeds MAX_TAGS_BYTES. PostgreSQL's jsonb text of the
+# same tags is never less than a quarter of that (the worst character is DEL: 1 byte in jsonb,
+# 4 in a repr, "\x7f"), so tags whose jsonb text is within this many bytes certainly pass it.
+TAGS_CERTAINLY_SMALL_BYTES = MAX_TAGS_BYTES // 4
+# (tags || keys set) - keys deleted: the two are disjoint (one change per key), so their order
+# does not matter.
+MERGED_TAGS = "((COALESCE(tags, '{}'::jsonb) || %s) - %s::text[])"
+
+
+@dataclass(frozen=True)
+class OneUpdate:
+    """A partial Player body that one UPDATE can apply whatever the row holds."""
+
+    values: dict[str, Any]  # field name → value, written as given
+    identifier: str | None = None  # a new token, normalized, when the body sends one
+    sets_identifier: bool = False
+    location_meta: dict[str, Any] | None = None  # merged into what is stored
+    tag_changes: dict[str, str | None] | None = None  # key → new value, None to delete
+
+
+def one_update_supported() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def apply_one_update(app_id: uuid.UUID, player_id: uuid.UUID, update: OneUpdate, *, session: bool) -> bool:
+    """Apply ``update`` to the app's player; with ``session`` also count a session and mark the
+    player active now. True when the row was updated; False: no such player in this app, or the
+    merged tags might be too large (the caller's locked path then decides exactly)."""
+    values = dict(update.values)
+    if session:
+        values.pop("session_count", None)
+        values["last_active"] = timezone.now()
+    assignments, params = [], []
+    for name, value in values.items():
+        field = Player._meta.get_field(name)
+        assignments.append(f"{connection.ops.quote_name(field.column)} = %s")
+        params.append(field.get_db_prep_save(value, connection))
+    if session:
+        assignments.append("session_count = session_count + 1")
+    if update.sets_identifier:
+        assignments.append("identifier = %s")
+        params.append(update.identifier)
+        if update.identifier:
+            # A new token is a re-subscription: the old rejection no longer applies. SET reads
+            # the row as it was, so this compares the stored token with the new one.
+            assignments.append(
+                "invalid_identifier = CASE WHEN identifier = %s THEN invalid_identifier ELSE false END"
+            )
+            params.append(update.identifier)
+    if update.location_meta:
+        assignments.append("location_meta = location_meta || %s")
+        params.append(_json("location_meta", update.location_meta))
+    conditions, condition_params = ["app_id = %s", "id = %s"], [app_id, player_id]
+    if update.tag_changes is not None:
+        sets = {key: value for key, value in update.tag_changes.items() if value is not None}
+        deleted = [key for key, value in update.tag_changes.items() if value is None]
+        merged_params = [_json("tags", sets), deleted]
+        assignments.append(f"tags = {MERGED_TAGS}")
+        params += merged_params
+        conditions.append(f"octet_length({MERGED_TAGS}::text) <= %s")
+        condition_params += [*merged_params, TAGS_CERTAINLY_SMALL_BYTES]
+    table = connection.ops.quote_name(Player._meta.db_table)
+    # Only the model's own column names and fixed SQL are joined here; every value is a parameter.
+    sql = f"UPDATE {table} SET {', '.join(assignments)} WHERE {' AND '.join(conditions)}"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *condition_params])
+        return cursor.rowcount == 1
+
+
+def _json(field_name: str, value: Any) -> Any:
+    return Player._meta.get_field(field_name).get_db_prep_save(value, connection)
