@@ -40,7 +40,9 @@ class Player(models.Model):
     """One device or channel subscription (OneSignal player = v5 subscription)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    app = models.ForeignKey("apps.App", on_delete=models.CASCADE, related_name="players")
+    # No index of its own: every index below starts with the app, so a lone app_id index only
+    # cost writes (an SDK ping's UPDATE and a bulk import write into every index).
+    app = models.ForeignKey("apps.App", on_delete=models.CASCADE, related_name="players", db_index=False)
     device_type = models.PositiveSmallIntegerField(choices=DeviceType.choices)
     identifier = models.CharField(max_length=1024, null=True, blank=True)
     external_user_id = models.CharField(max_length=255, null=True, blank=True)
