@@ -8,17 +8,15 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
-from django.db.models.constants import OnConflict
-from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
 from apps.models import App
 from core.api.errors import NO_USER_WITH_ID, ApiError
 from notifications.outcomes import SESSION_DURATION, attribution_for, outcome_record
 from players.models import DeviceType, Player, Purchase
-from players.one_update import OneUpdate, apply_one_update, one_update_supported
+from players.one_statement import OneUpdate, apply_one_update, insert_new, one_update_supported
 from players.validation import (
     check_device_type,
     check_language,
@@ -123,18 +121,6 @@ def _link_channels(app: App, parent: Player, data: dict[str, Any]) -> None:
         _upsert(app, {"device_type": device_type, "identifier": identifier, "parent_player_id": parent.id})
 
 
-def _insert_new(player: Player) -> bool:
-    """INSERT … ON CONFLICT DO NOTHING: True when the row was written, False when a player of
-    the app already holds its identifier. One statement, and no savepoint (an IntegrityError
-    would need one to keep the transaction usable)."""
-    query = InsertQuery(Player, on_conflict=OnConflict.IGNORE)
-    query.insert_values(Player._meta.local_concrete_fields, [player])
-    with connection.cursor() as cursor:
-        for statement, params in query.get_compiler(connection=connection).as_sql():
-            cursor.execute(statement, params)
-        return cursor.rowcount == 1
-
-
 def _upsert(app: App, data: dict[str, Any], player_id: uuid.UUID | None = None) -> tuple[Player, bool]:
     """Create the player, or update the one of this app already holding the identifier.
 
@@ -147,7 +133,7 @@ def _upsert(app: App, data: dict[str, Any], player_id: uuid.UUID | None = None) 
     player = Player(app=app, device_type=device_type, id=player_id or uuid.uuid4())
     _apply_fields(player, data)
     player.tags = {k: v for k, v in (player.tags or {}).items() if v is not None}
-    if _insert_new(player):
+    if insert_new(player):
         return player, True
     if not player.identifier:  # only the id can have clashed; filter(identifier=None) is IS NULL
         raise IntegrityError(f"player {player.id} could not be inserted")
@@ -220,7 +206,7 @@ def player_delete(*, app: App, player_id: uuid.UUID | None) -> bool:
 
 
 def _one_update(data: dict[str, Any]) -> OneUpdate | None:
-    """A partial Player body as one UPDATE (``players.one_update``), or None when the body needs
+    """A partial Player body as one UPDATE (``players.one_statement``), or None when the body needs
     the locked row: an identifier without a valid device_type (it is normalized per the row's
     channel), ``email`` / ``sms_number`` (linked players), bad input (the locked path answers it
     in its usual order), or a database without jsonb."""

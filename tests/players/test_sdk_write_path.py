@@ -5,6 +5,8 @@ limits of a keyless call in one Redis round trip."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -13,6 +15,7 @@ from django.test import Client
 from apps.models import App
 from core.api import appcache
 from players.models import DeviceType, Player
+from players.one_statement import insert_new
 from tests.embedded import embedded_env, manage
 from tests.factories import PlayerFactory, apns_token
 
@@ -109,6 +112,37 @@ def test_a_new_token_is_one_insert(api, own, django_assert_num_queries):
     assert response.status_code == 200
     assert queries.captured_queries[0]["sql"].startswith("INSERT")
     assert Player.objects.get(pk=response.json()["id"]).tags == {"level": "1"}
+
+
+def test_the_hand_written_insert_stores_what_the_orm_would(own):
+    """players.one_statement writes the INSERT itself: every column, typed by its own field, as
+    Model.save() would store it (auto_now_add included)."""
+    fields = {
+        "device_type": DeviceType.CHROME_WEB,
+        "identifier": "https://push.example.com/abc",
+        "language": "de",
+        "tags": {"a": "1", "n": "2"},
+        "lat": 48.85,
+        "long": 2.35,
+        "location_meta": {"loc_acc": 3.5},
+        "amount_spent": Decimal("12.34"),
+        "external_user_id": "user-1",
+        "web_auth": "auth",
+        "web_p256": "p256",
+        "last_active": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+    }
+    inserted = Player(app=own.app, **fields)
+    assert insert_new(inserted) is True
+    saved = Player.objects.create(app=own.app, **{**fields, "identifier": "https://push.example.com/def"})
+
+    def stored(pk):
+        row = Player.objects.filter(pk=pk).values().get()
+        return {k: v for k, v in row.items() if k not in ("id", "identifier", "created_at")}
+
+    assert stored(inserted.pk) == stored(saved.pk)
+    assert Player.objects.get(pk=inserted.pk).created_at is not None
+    assert insert_new(Player(app=own.app, **fields)) is False  # the identifier is taken: nothing written
+    assert Player.objects.filter(app=own.app, identifier=fields["identifier"]).count() == 1
 
 
 def test_registering_a_known_token_writes_only_what_changed(api, own, django_assert_num_queries):
