@@ -120,14 +120,17 @@ def deliver_batch(*, batch_id: int) -> None:
     lease = settings.HERALD_BATCH_LEASE_SECONDS
     listened = batch_events_listened(notification.app_id)
     # The first step is small only until the gateway's pace is known: the notification's previous
-    # batch in this process has already learned it, so the next one carries on from there.
-    step, start = min(most, _step_reached.get(notification.pk, FIRST_STEP)), 0
+    # batch to the same device type in this process has already learned it, so the next one
+    # carries on from there.
+    gateway = (notification.pk, batch.device_type)
+    step, start = min(most, _step_reached.get(gateway, FIRST_STEP)), 0
     while start < len(sendable):
         began = time.monotonic()
         part = _send(notification, batch, sendable[start : start + step], ttl_left)
         start += step
         if start >= len(sendable):
             results += part
+            step = _next_step(step, time.monotonic() - began, lease, most)
             break
         results += [r for r in part if r.outcome is Outcome.TRANSIENT]
         renew = time.monotonic() - leased > lease / 4
@@ -135,24 +138,32 @@ def deliver_batch(*, batch_id: int) -> None:
         _record(batch, notification, final, last=False, renew_lease=renew, listened=listened)
         if renew:
             leased = time.monotonic()
-        took = time.monotonic() - began
-        if took > lease / 4:
-            step = max(1, step // 2)
-        elif took < lease / 8:
-            step = min(most, step * 2)
-    _remember_step(notification.pk, step)
+        step = _next_step(step, time.monotonic() - began, lease, most)
+    if any(r.outcome is Outcome.TRANSIENT for r in results):
+        _step_reached.pop(gateway, None)  # the retry meets a struggling gateway: start small again
+    else:
+        _remember_step(gateway, step)
     _record(batch, notification, results, listened=listened)
 
 
-# Notification → the step its last batch in this process ended with (see deliver_batch).
-_step_reached: dict[UUID, int] = {}
+def _next_step(step: int, took: float, lease: float, most: int) -> int:
+    """Halve a step that took over a quarter of the lease, double one under an eighth."""
+    if took > lease / 4:
+        return max(1, step // 2)
+    if took < lease / 8:
+        return min(most, step * 2)
+    return step
+
+
+# (notification, device type) → the step its last batch in this process ended with.
+_step_reached: dict[tuple[UUID, int], int] = {}
 STEPS_REMEMBERED = 1000
 
 
-def _remember_step(notification_id: UUID, step: int) -> None:
-    if len(_step_reached) >= STEPS_REMEMBERED and notification_id not in _step_reached:
+def _remember_step(gateway: tuple[UUID, int], step: int) -> None:
+    if len(_step_reached) >= STEPS_REMEMBERED and gateway not in _step_reached:
         _step_reached.clear()  # only running notifications matter; forgetting one costs a few steps
-    _step_reached[notification_id] = step
+    _step_reached[gateway] = step
 
 
 def record_step(recipients: int) -> int:
