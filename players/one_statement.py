@@ -87,6 +87,8 @@ def apply_one_update(app_id: uuid.UUID, player_id: uuid.UUID, update: OneUpdate,
         params += merged_params
         conditions.append(f"octet_length({MERGED_TAGS}::text) <= %s")
         condition_params += [*merged_params, TAGS_CERTAINLY_SMALL_BYTES]
+    if not assignments:
+        return False  # nothing to write: the locked path answers (the player may not exist)
     table = connection.ops.quote_name(Player._meta.db_table)
     # Only the model's own column names and fixed SQL are joined here; every value is a parameter.
     sql = f"UPDATE {table} SET {', '.join(assignments)} WHERE {' AND '.join(conditions)}"  # noqa: S608
@@ -104,7 +106,12 @@ def insert_new(player: Player) -> bool:
     when a player of the app already holds its identifier. No savepoint is needed (an
     IntegrityError would need one to keep a surrounding transaction usable)."""
     fields = Player._meta.local_concrete_fields
-    params = [field.get_db_prep_save(field.pre_save(player, True), connection) for field in fields]
+    values = [field.pre_save(player, True) for field in fields]
+    if any(hasattr(value, "resolve_expression") for value in values):
+        # A field whose default is computed by the database (db_default alone, Now()) would need
+        # the ORM's compiler: this statement only carries plain values.
+        raise TypeError("insert_new takes plain values only; compile such a field with InsertQuery")
+    params = [field.get_db_prep_save(value, connection) for field, value in zip(fields, values, strict=True)]
     with connection.cursor() as cursor:
         cursor.execute(_insert_sql(connection.vendor), params)
         return cursor.rowcount == 1

@@ -116,7 +116,7 @@ def test_a_new_token_is_one_insert(api, own, django_assert_num_queries):
 
 def test_the_hand_written_insert_stores_what_the_orm_would(own):
     """players.one_statement writes the INSERT itself: every column, typed by its own field, as
-    Model.save() would store it (auto_now_add included)."""
+    Model.save() would store it (defaults included)."""
     fields = {
         "device_type": DeviceType.CHROME_WEB,
         "identifier": "https://push.example.com/abc",
@@ -167,6 +167,15 @@ def test_a_tag_edit_is_one_update(api, own, django_assert_num_queries):
     assert queries.captured_queries[0]["sql"].startswith("UPDATE")
     player.refresh_from_db()
     assert player.tags == {"a": "2", "c": "y"}
+
+
+def test_an_edit_that_sets_nothing_is_answered_by_the_locked_path(api, own):
+    player = PlayerFactory(app=own.app, language="en")
+    assert api.put(f"/players/{player.id}", {"app_id": str(own.app.id)}).json() == {"success": True}
+    player.refresh_from_db()
+    assert player.language == "en"
+    unknown = f"/players/{'00000000-0000-4000-8000-0000000000aa'}"
+    assert api.put(unknown, {"app_id": str(own.app.id)}).status_code == 400  # no such player, as before
 
 
 def test_tags_that_may_be_too_large_are_merged_on_the_locked_row(api, own):
