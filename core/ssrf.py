@@ -29,7 +29,7 @@ import re
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from urllib.parse import urlsplit
 
@@ -185,13 +185,54 @@ def clear_dns_cache() -> None:
 # --- internals ------------------------------------------------------------------------------------
 
 
-def _parse(url: str, purpose: str) -> tuple[str, str, int]:
+class OriginMemo:
+    """``resolve_public_url`` for many URLs of few origins, such as one step of Web Push
+    endpoints (thousands of subscriptions at the same push service): an origin's checks and
+    addresses are worked out once, and every URL still gets the checks that read its whole text.
+    In a profile of a mixed fan-out the per-URL check was 6% of the delivery worker's time. Keep
+    one for a batch at most: it never looks again (DNS answers have their own cache)."""
+
+    def __init__(self, *, purpose: str, require_https: bool = True):
+        self.purpose = purpose
+        self.require_https = require_https
+        self._origins: dict[str, PinnedUrl | tuple[type[UnsafeUrl], str]] = {}
+
+    def resolve(self, url: str) -> PinnedUrl:
+        _check_text(url, self.purpose)
+        key = _origin_key(url)
+        found = self._origins.get(key) if key else None
+        if found is None:
+            try:
+                found = resolve_public_url(url, purpose=self.purpose, require_https=self.require_https)
+            except UnsafeUrl as exc:
+                found = (type(exc), str(exc))  # a new exception each time, not one re-raised
+            if key:
+                self._origins[key] = found
+        if isinstance(found, tuple):
+            raise found[0](found[1])
+        return found if found.url == url else replace(found, url=url)
+
+
+def _origin_key(url: str) -> str | None:
+    """``scheme://authority``: the URL up to the first "/" after "://". The authority ends at the
+    first "/", "?" or "#", so URLs that share this prefix share scheme, host, port and userinfo,
+    everything ``resolve_public_url`` decides on but the text checks."""
+    start = url.find("://")
+    end = url.find("/", start + 3) if start >= 0 else -1
+    return url[:end] if end >= 0 else None
+
+
+def _check_text(url: str, purpose: str) -> None:
     if not isinstance(url, str) or not url:
         raise UnsafeUrl(f"{purpose} must be a URL")
     if len(url) > MAX_URL_LENGTH:
         raise UnsafeUrl(f"{purpose} must be at most {MAX_URL_LENGTH} characters")
     if _UNSAFE_CHARS.search(url):
         raise UnsafeUrl(f"{purpose} must not contain spaces, control characters or backslashes")
+
+
+def _parse(url: str, purpose: str) -> tuple[str, str, int]:
+    _check_text(url, purpose)
     try:
         parts = urlsplit(url)
         port = parts.port

@@ -2,7 +2,8 @@
 through http_ece) signed for with VAPID (RFC 8292, py-vapid), sent over the shared pycurl
 client (``http2.Http2Client``), concurrently to every push service origin in the batch.
 
-SSRF: every endpoint is checked at send time with ``core.ssrf.resolve_public_url`` and the request
+SSRF: every endpoint is checked at send time with ``core.ssrf.resolve_public_url`` (once per push
+service origin and step, ``OriginMemo``, plus each URL's own text checks) and the request
 is pinned to the addresses checked (``CURLOPT_RESOLVE``), so DNS rebinding between the check and
 the connection cannot reach a private address. Redirects are never followed and proxies from the
 environment are ignored. An endpoint that resolves to a non-public address (not allowed by
@@ -33,7 +34,7 @@ from py_vapid import Vapid
 from py_vapid import jwt as vapid_jwt
 
 from apps.vapid import b64url_decode, ensure_vapid_keys
-from core.ssrf import PinnedUrl, UnresolvableHost, UnsafeUrl, resolve_public_url
+from core.ssrf import OriginMemo, PinnedUrl, UnresolvableHost, UnsafeUrl
 from notifications.providers.base import Outcome, Provider, Recipient, RenderedMessage, SendResult
 from notifications.providers.http2 import Http2Client, HttpRequest, HttpResponse, shared_client
 
@@ -278,8 +279,9 @@ class WebPushProvider(Provider):
     def send(self, items: list[tuple[Recipient, RenderedMessage]]) -> list[SendResult]:
         results: list[SendResult] = []
         requests: list[PinnedRequest] = []
+        endpoints = OriginMemo(purpose="web push endpoint")
         for recipient, message in items:
-            request = self._request(recipient, message, results)
+            request = self._request(recipient, message, results, endpoints)
             if request is not None:
                 requests.append(request)
         if requests:
@@ -289,7 +291,7 @@ class WebPushProvider(Provider):
         return results
 
     def _request(
-        self, recipient: Recipient, message: RenderedMessage, results: list[SendResult]
+        self, recipient: Recipient, message: RenderedMessage, results: list[SendResult], endpoints: OriginMemo
     ) -> PinnedRequest | None:
         """The request for one recipient, or None after appending why it cannot be sent."""
 
@@ -297,7 +299,7 @@ class WebPushProvider(Provider):
             results.append(SendResult(recipient.player_id, outcome, reason))
 
         try:
-            pinned: PinnedUrl = resolve_public_url(recipient.identifier, purpose="web push endpoint")
+            pinned: PinnedUrl = endpoints.resolve(recipient.identifier)
         except UnresolvableHost:
             fail(Outcome.TRANSIENT, "EndpointUnresolvable")
             return None

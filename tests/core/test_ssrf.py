@@ -304,3 +304,57 @@ def test_redirects_are_not_followed(settings, local_server):
     pinned = resolve_public_url(f"http://127.0.0.1:{local_server}/redirect", purpose="endpoint")
     status, ip, redirects = _curl(pinned.url, pinned.curl_resolve())
     assert (status, ip, redirects) == (302, "127.0.0.1", 0)
+
+
+# --- many URLs of few origins (OriginMemo) -------------------------------------------------------
+
+MEMO_URLS = [
+    "https://push.example/send/a",
+    "https://push.example/send/b",
+    "https://push.example/send/with space",
+    "https://push.example/" + "x" * 3000,
+    "https://push.example/back\\slash",
+    "https://private.example/send/a",
+    "https://private.example/send/b",
+    "https://nowhere.example/send/a",
+    "https://user@push.example/send/a",
+    "http://push.example/send/a",
+    "https://push.example?q=1/x",
+    "https://push.example:99999/send/a",
+    "https://0x7f.1/send/a",
+    "https://[::1]/send/a",
+    "https://93.184.216.34/send/a",
+    "https://93.184.216.34",
+    "ftp://push.example/send/a",
+    "not a url",
+]
+
+
+def answer(resolve, url: str) -> PinnedUrl | tuple[type, str]:
+    try:
+        return resolve(url)
+    except UnsafeUrl as exc:
+        return (type(exc), str(exc))
+
+
+def test_a_memo_answers_every_url_as_resolve_public_url_does(fake_dns):
+    fake_dns["push.example"] = ["93.184.216.34"]
+    fake_dns["private.example"] = ["10.0.0.7"]
+    memo = ssrf.OriginMemo(purpose="endpoint")
+    for url in MEMO_URLS * 2:  # the second time round, every origin is already in the memo
+        expected = answer(lambda u: resolve_public_url(u, purpose="endpoint"), url)
+        assert answer(memo.resolve, url) == expected, url
+
+
+def test_a_memo_looks_each_origin_up_once_and_pins_each_url(fake_dns):
+    fake_dns["push.example"] = ["93.184.216.34"]
+    fake_dns["other.example"] = ["93.184.216.35"]
+    memo = ssrf.OriginMemo(purpose="endpoint")
+    pinned = []
+    for i in range(20):
+        for host in ("push.example", "other.example"):
+            ssrf.clear_dns_cache()  # so that only the memo can spare a lookup
+            pinned.append(memo.resolve(f"https://{host}/send/{i}"))
+    assert fake_dns.calls == ["push.example", "other.example"]
+    assert [p.url for p in pinned[-2:]] == ["https://push.example/send/19", "https://other.example/send/19"]
+    assert pinned[-1].curl_resolve() == ["other.example:443:93.184.216.35"]
