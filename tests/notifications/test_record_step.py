@@ -7,6 +7,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from apps.vapid import ensure_vapid_keys
 from notifications.delivery import deliver_batch, record_step
 from notifications.models import Delivery, DeliveryBatch, Notification
 from notifications.pipeline import notification_fan_out
@@ -40,15 +41,29 @@ def test_without_a_share_every_notification_takes_the_minimum_step(step_settings
 
 
 def _records_per_batch(
-    api, own, sim, settings, *, recipients_seen: int, transient_first: int = 0
+    api, own, sim, settings, *, recipients_seen: int, transient_first: int = 0, web: int = 0
 ) -> list[int]:
-    """Send 100 recipients to the FCM simulator, one batch after another in this process, and
-    count the outcome records each batch made, as if the notification had ``recipients_seen``
-    recipients (what its fan-out has counted). ``transient_first``: the simulator answers that
-    many first requests UNAVAILABLE (their batch goes back for a retry)."""
+    """Send 100 Android recipients (FCM), then ``web`` Chrome ones (Web Push), to the simulator,
+    one batch after another in this process, and count the outcome records each batch made, as
+    if the notification had ``recipients_seen`` recipients (what its fan-out has counted).
+    ``transient_first``: the simulator's FCM answers that many first requests UNAVAILABLE
+    (their batch goes back for a retry)."""
     use_every_gateway(settings, sim)
     configure_fcm(own.app, sim)
     players = PlayerFactory.create_batch(100, app=own.app, device_type=DeviceType.ANDROID)
+    ensure_vapid_keys(own.app)
+    key = own.app.vapid_public_key
+    subscriptions = sim.webpush_subscriptions(web, application_server_key=key) if web else []
+    for subscription in subscriptions:
+        players.append(
+            PlayerFactory(
+                app=own.app,
+                device_type=DeviceType.CHROME_WEB,
+                identifier=subscription["endpoint"],
+                web_auth=subscription["keys"]["auth"],
+                web_p256=subscription["keys"]["p256dh"],
+            )
+        )
     ids = [str(p.id) for p in players]
     body = api.post(
         "/notifications",
@@ -60,13 +75,15 @@ def _records_per_batch(
     if transient_first:
         sim.faults("fcm", fail_first={"UNAVAILABLE": transient_first})
     records = []
-    for batch in DeliveryBatch.objects.filter(notification_id=body["id"]).order_by("pk"):
+    batches = DeliveryBatch.objects.filter(notification_id=body["id"])
+    # Android's batches first: the order in which the carried step is learned matters here.
+    for batch in sorted(batches, key=lambda b: (b.device_type != DeviceType.ANDROID, b.pk)):
         with CaptureQueriesContext(connection) as queries:
             deliver_batch(batch_id=batch.pk)
         # MOVE_TO_FINAL_SQL, the record of a step
         records.append(sum("), moved AS (" in q["sql"] for q in queries.captured_queries))
     sent = Delivery.objects.filter(notification_id=body["id"], status=Delivery.Status.SENT).count()
-    assert sent == 100 - transient_first  # every recipient sent but those answered UNAVAILABLE
+    assert sent == 100 + web - transient_first  # every recipient sent but those answered UNAVAILABLE
     done = DeliveryBatch.objects.filter(notification_id=body["id"], status=DeliveryBatch.Status.DONE)
     assert done.count() == len(records) - (1 if transient_first else 0)
     return records
@@ -97,3 +114,10 @@ def test_a_batch_with_a_transient_failure_leaves_the_next_to_start_small(api, ow
     step_settings.HERALD_BATCH_SIZE = 50
     records = _records_per_batch(api, own, sim, step_settings, recipients_seen=1_000_000, transient_first=1)
     assert records == [3, 3]
+
+
+def test_another_device_type_learns_its_own_gateway_pace(api, own, sim, step_settings):
+    # FCM's two batches of 50: [3, 1] as above. The Web Push batch of the same notification goes
+    # to another gateway, so it starts at 10 again: three records, not one.
+    step_settings.HERALD_BATCH_SIZE = 50
+    assert _records_per_batch(api, own, sim, step_settings, recipients_seen=1_000_000, web=50) == [3, 1, 3]
