@@ -58,7 +58,8 @@ RECIPIENT_FIELDS = (
     "player__notification_types",
     "player__invalid_identifier",
 )
-# Sends in the first step of a notification's first batch in a process (see deliver_batch).
+# Sends in the first step of a notification's first batch to a device type in a process
+# (see deliver_batch).
 FIRST_STEP = 10
 OUTCOME_STATUS = {
     Outcome.SENT: Delivery.Status.SENT,
@@ -109,10 +110,11 @@ def deliver_batch(*, batch_id: int) -> None:
             sendable.append(row)
     # Outcomes are committed after every step of sends: a worker killed mid-batch leaves only the
     # sends of its current step unrecorded, so the batch's retry resends (duplicates) at most that
-    # many, not the whole batch. Steps start small (or where the notification's last batch in
-    # this process left off) and double up to ``record_step`` while a step takes under an eighth
-    # of the lease (halving above a quarter), so that a slow gateway never lets the lease run out
-    # while the batch is still being sent, when a second worker would take it and send it again.
+    # many, not the whole batch. Steps start small (or where the notification's last batch to the
+    # same device type in this process left off) and double up to ``record_step`` while a step
+    # takes under an eighth of the lease (halving above a quarter), so that a slow gateway never
+    # lets the lease run out while the batch is still being sent, when a second worker would take
+    # it and send it again.
     # Steps are small (10 up to 200,000 recipients), so each record must be cheap (see _record):
     # the webhook question is asked once per batch, and the lease is renewed only once a quarter
     # of it has gone, so that at least three quarters of it remain whenever a step starts.
