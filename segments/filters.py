@@ -41,7 +41,10 @@ Index use (players/models.py): tag ``=`` with a non-numeric value and ``in_array
 ``(app, …)`` btree indexes. Tag ``=`` with a *numeric* value also matches other spellings of
 the same number ("10.0" for "10"), a branch no index can answer, so it is ORed with the
 containment and filtered over the app's rows. ``exists``/``not_exists``, ``!=``, ranges and
-``app_version`` are filters too (jsonb_path_ops cannot answer key existence).
+``app_version`` are filters too (jsonb_path_ops cannot answer key existence). For the tag keys of
+``HERALD_INDEXED_NUMERIC_TAGS``, numeric ``=``, ``>``, ``<`` and ``time_elapsed_*`` are written
+with the expressions of that key's partial indexes instead (players/tag_indexes.py), which answer
+them; the players selected are the same either way.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ from django.db.models.functions import Upper
 from django.db.models.lookups import Exact
 from django.utils import timezone
 
+from players import tag_indexes
 from players.models import DeviceType, Player, Purchase
 from players.validation import MAX_TAG_KEY_LENGTH, MAX_TAG_VALUE_LENGTH
 
@@ -553,37 +557,55 @@ def _tag_present(key: str) -> Q:
     return Q(Sql("{0} IS NOT NULL", _tag_text(key)))
 
 
+def _number_compare(key: str, operator: str, number: Decimal) -> Q:
+    """The tag read as a number ``operator`` ``number``; false where it is missing or not a number.
+
+    For a key of HERALD_INDEXED_NUMERIC_TAGS it is written with the expressions of that key's
+    partial index (players/tag_indexes.py), so the planner can use it; otherwise as one CASE, which
+    reads the tag once (the indexable form reads it on each call, so it is slower without the index).
+    """
+    if key in tag_indexes.indexed_keys():
+        return Q(_indexed(tag_indexes.NUMBER_EXPRESSION, key, operator, number))
+    sql = f"CASE WHEN {_numeric_guard()} THEN {{0}}::numeric {operator} %s ELSE false END"
+    return Q(Sql(sql, _tag_text(key), params=(_SQL_NUMBER, number)))
+
+
+def _indexed(expression: str, key: str, operator: str, operand: Any, collate: str = "") -> Sql:
+    """``expression IS NOT NULL AND expression <operator> operand``: a strict boolean, written as
+    the partial index of players/tag_indexes.py is (the same expression, and its predicate)."""
+    term = expression.format(tags="{0}", key="%s")
+    sql = f"{term} IS NOT NULL AND {term} {operator} (%s{collate})"
+    return Sql(sql, F("tags"), params=(key, key, operand))
+
+
 def _tag_equals(key: str, value: str) -> Q:
-    # The containment is what the GIN index answers; the numeric branch catches "10.0" = "10".
-    equal = Q(tags__contains={key: value})
-    if is_number(value):
-        equal |= Q(
-            Sql(
-                f"CASE WHEN {_numeric_guard()} THEN {{0}}::numeric = %s ELSE false END",
-                _tag_text(key),
-                params=(_SQL_NUMBER, Decimal(value)),
-            )
-        )
-    return equal
+    containment = Q(tags__contains={key: value})  # what the GIN index answers
+    if not is_number(value):
+        return containment
+    if key in tag_indexes.indexed_keys():
+        return _number_compare(key, "=", Decimal(value))  # a numeric value's own spelling is a number too
+    return containment | _number_compare(key, "=", Decimal(value))  # "10.0" = "10"
 
 
 def _tag_order(key: str, relation: str, value: str) -> Q:
-    if is_number(value):
-        sql = (
-            f"CASE WHEN {{0}} IS NULL THEN false "
-            f"WHEN {_numeric_guard()} THEN {{0}}::numeric {relation} %s "
-            f'ELSE {{0}} {relation} (%s COLLATE "C") END'
-        )
-        return Q(Sql(sql, _tag_text(key), params=(_SQL_NUMBER, Decimal(value), value)))
-    return Q(Sql(f'COALESCE({{0}} {relation} (%s COLLATE "C"), false)', _tag_text(key), params=(value,)))
+    if not is_number(value):
+        return Q(Sql(f'COALESCE({{0}} {relation} (%s COLLATE "C"), false)', _tag_text(key), params=(value,)))
+    if key in tag_indexes.indexed_keys() and len(value) < tag_indexes.TEXT_PREFIX:
+        # Numbers compare as numbers, any other text as text: one partial index each.
+        as_text = _indexed(tag_indexes.TEXT_EXPRESSION, key, relation, value, collate=' COLLATE "C"')
+        return _number_compare(key, relation, Decimal(value)) | Q(as_text)
+    sql = (
+        f"CASE WHEN {{0}} IS NULL THEN false "
+        f"WHEN {_numeric_guard()} THEN {{0}}::numeric {relation} %s "
+        f'ELSE {{0}} {relation} (%s COLLATE "C") END'
+    )
+    return Q(Sql(sql, _tag_text(key), params=(_SQL_NUMBER, Decimal(value), value)))
 
 
 def _tag_elapsed(key: str, relation: str, value: str, now: datetime) -> Q:
     # now - tag > value  <=>  tag < now - value (and the mirror image for _lt).
     cutoff = Decimal(repr(now.timestamp())) - Decimal(value)
-    operator = "<" if relation == "time_elapsed_gt" else ">"
-    sql = f"CASE WHEN {_numeric_guard()} THEN {{0}}::numeric {operator} %s ELSE false END"
-    return Q(Sql(sql, _tag_text(key), params=(_SQL_NUMBER, cutoff)))
+    return _number_compare(key, "<" if relation == "time_elapsed_gt" else ">", cutoff)
 
 
 def _tag_in(key: str, value: str) -> Q:

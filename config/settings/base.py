@@ -334,6 +334,9 @@ HERALD_CSV_IMPORT_CHUNK_BYTES = env_int("HERALD_CSV_IMPORT_CHUNK_BYTES", 8 * 102
 # estimate from a sample of about HERALD_RECIPIENT_SAMPLE_ROWS rows (the fan-out counts exactly).
 HERALD_EXACT_RECIPIENT_COUNT = env_int("HERALD_EXACT_RECIPIENT_COUNT", 1000)
 HERALD_RECIPIENT_SAMPLE_ROWS = env_int("HERALD_RECIPIENT_SAMPLE_ROWS", 20000)
+# Tag keys whose numeric comparisons (level < 5) are answered from expression indexes
+# (players/tag_indexes.py; `manage.py tag_indexes --apply` builds them). Empty: none.
+HERALD_INDEXED_NUMERIC_TAGS = env.list("HERALD_INDEXED_NUMERIC_TAGS", default=[])
 HERALD_BATCH_SIZE = env_int("HERALD_BATCH_SIZE", 1000)  # recipients per delivery task
 HERALD_FANOUT_CHUNK = env_int("HERALD_FANOUT_CHUNK", 5000)  # players read per fan-out transaction
 HERALD_BATCH_LEASE_SECONDS = env_int("HERALD_BATCH_LEASE_SECONDS", 300)

@@ -156,7 +156,12 @@ def test_audience(django_db_setup):
         assert entry["count"] == entry["stream_rows"], name
         if name != "subscribed":
             assert 0 < entry["count"] < 600, (name, entry)
-    assert len(ratios(result)) == 5
+    indexed = result["filters_level_indexed"]
+    assert set(indexed) == {"tag_equal", "tag_range", "or_of_three"}
+    for name, entry in indexed.items():
+        assert entry["count"] == entry["stream_rows"] and entry["same_players_as_plain"], name
+    assert result["tag_index_build_seconds"] >= 0
+    assert len(ratios(result)) == 5 + 3 + 3
 
 
 def test_bulk(django_db_setup):

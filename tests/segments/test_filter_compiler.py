@@ -14,8 +14,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 
+from players import tag_indexes
 from players.models import DeviceType, Player, Purchase
 from segments.filters import compile_filters
 from tests.factories import AppFactory, PlayerFactory, PurchaseFactory
@@ -390,3 +391,63 @@ def test_purchases_of_another_player_do_not_count(world):
         [{"field": "bought_sku", "key": "unique-sku", "relation": ">", "value": "1"}], now=NOW
     )
     assert sql_ids(app, q) == {buyer.id}
+
+
+# --- the same answers through the indexes of HERALD_INDEXED_NUMERIC_TAGS ---------------------
+
+INDEXED_KEYS = ["level", "seen"]
+TAG_CASES = [case for case in CASES if any(entry.get("field") == "tag" for entry in case)]
+
+
+@pytest.fixture(scope="module")
+def indexed_world(world, django_db_blocker):
+    """The world with the tag indexes built (inside its transaction, so they roll back with it)."""
+    with django_db_blocker.unblock():
+        with connection.cursor() as cursor:  # the world's deferred foreign key checks run now
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        for key in INDEXED_KEYS:
+            tag_indexes.create(key, concurrently=False)
+    return world
+
+
+@pytest.fixture
+def indexes_only(settings):
+    """The indexed form, and a planner that must use indexes wherever it can: a sequential scan
+    would hide an indexed expression that answers differently from the one compiled."""
+    settings.HERALD_INDEXED_NUMERIC_TAGS = INDEXED_KEYS
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("RESET enable_seqscan")
+
+
+@pytest.mark.parametrize("filters", TAG_CASES, ids=[str(i) for i in range(len(TAG_CASES))])
+def test_indexed_tags_select_the_same_players_as_the_reference(indexed_world, indexes_only, filters):
+    app = indexed_world.players[0].app
+    q = compile_filters(filters, now=NOW)
+    expected = {p.id for p in indexed_world.players if ref_evaluate(filters, p, indexed_world)}
+    assert sql_ids(app, q) == expected
+    assert sql_ids(app, ~q) == {p.id for p in indexed_world.players} - expected
+
+
+def test_the_indexed_form_is_what_compiles_for_the_named_keys(indexed_world, indexes_only):
+    players = Player.objects.filter(compile_filters(TAG_CASES[5], now=NOW))  # level > 9
+    assert "herald_tag_number" in str(players.query) and "herald_tag_text" in str(players.query)
+    plan = players.explain()
+    assert tag_indexes.object_name("level", "num") in plan and tag_indexes.object_name("level", "txt") in plan
+    other = [{"field": "tag", "key": "plan", "relation": ">", "value": "9"}]
+    assert "herald_tag_number" not in str(Player.objects.filter(compile_filters(other, now=NOW)).query)
+
+
+def test_an_indexed_tag_of_long_text_compares_whole_and_can_be_written(indexed_world, indexes_only):
+    """A B-tree entry cannot hold a 1,024-character value of 4-byte characters: the text index keeps
+    a prefix, and a comparison with a shorter operand still answers for the whole value."""
+    app = indexed_world.players[0].app
+    long_text = PlayerFactory(app=app, tags={"level": "\U0001f600" * 1024})
+    just_above = PlayerFactory(app=app, tags={"level": "9" * 10 + "a" * 1000})
+    q = compile_filters([{"field": "tag", "key": "level", "relation": ">", "value": "9" * 10}], now=NOW)
+    selected = sql_ids(app, q)
+    assert {long_text.id, just_above.id} <= selected  # "999…9aaa…" > "999…9" as text
+    q = compile_filters([{"field": "tag", "key": "level", "relation": "<", "value": "9" * 10}], now=NOW)
+    assert not {long_text.id, just_above.id} & sql_ids(app, q)

@@ -9,6 +9,7 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
+from players import tag_indexes
 from players.models import Player
 from segments.filters import compile_filters
 from segments.selectors import SUBSCRIBED, audience
@@ -114,3 +115,52 @@ def test_recipients_are_paged_by_id_from_the_subscribed_index(big_app):
     text = recipients.order_by("id")[:1000].explain()
     print(text)
     assert "player_app_subscribed_idx" in text and "Seq Scan on players_player" not in text
+
+
+# --- numeric tag comparisons, for a key of HERALD_INDEXED_NUMERIC_TAGS ------------------------
+
+
+@pytest.fixture(scope="module")
+def level_indexed(big_app, django_db_blocker):
+    """big_app with the indexes and statistics of the "level" tag (players/tag_indexes.py), built
+    inside its transaction, so they roll back with it."""
+    with django_db_blocker.unblock():
+        with connection.cursor() as cursor:  # the load's deferred foreign key checks run now
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        tag_indexes.create("level", concurrently=False)
+    return big_app
+
+
+NUMBER_INDEX = tag_indexes.object_name("level", "num")
+
+
+@pytest.mark.parametrize("indexed", [False, True], ids=["plain", "indexed"])
+def test_numeric_tag_equality_is_an_index_scan_once_the_key_is_indexed(level_indexed, settings, indexed):
+    settings.HERALD_INDEXED_NUMERIC_TAGS = ["level"] if indexed else []
+    text = plan(level_indexed, [{"field": "tag", "key": "level", "relation": "=", "value": "7"}])
+    if indexed:
+        assert NUMBER_INDEX in text and "Seq Scan on players_player" not in text
+    else:  # "7.0" = "7": without the index every row of the app is read and tested
+        assert NUMBER_INDEX not in text and 'Filter: ((tags @> \'{"level": "7"}\'::jsonb) OR CASE' in text
+
+
+def test_a_numeric_tag_range_is_an_index_scan(level_indexed, settings):
+    settings.HERALD_INDEXED_NUMERIC_TAGS = ["level"]
+    text = plan(
+        level_indexed, [{"field": "tag", "key": "level", "relation": "<", "value": "2"}], subscribed=True
+    )
+    assert NUMBER_INDEX in text and "Seq Scan on players_player" not in text
+
+
+def test_an_or_of_groups_with_a_numeric_tag_is_an_or_of_index_scans(level_indexed, settings):
+    settings.HERALD_INDEXED_NUMERIC_TAGS = ["level"]
+    filters = [
+        {"field": "tag", "key": "plan", "relation": "=", "value": "gold"},
+        {"field": "tag", "key": "level", "relation": "<", "value": "5"},
+        {"operator": "OR"},
+        {"field": "last_session", "relation": "<", "hours_ago": "2"},
+    ]
+    text = plan(level_indexed, filters)
+    assert "BitmapOr" in text and "player_app_last_active_idx" in text
+    assert NUMBER_INDEX in text
+    assert "Seq Scan on players_player" not in text
