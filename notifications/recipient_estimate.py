@@ -54,20 +54,22 @@ def _sampled_count(players: QuerySet) -> int | None:
     total = row[0] / row[1] * max(row[2], 1)
     percent = min(100.0, 100.0 * settings.HERALD_RECIPIENT_SAMPLE_ROWS / total)
     sql, params = players.order_by().values("pk").query.sql_with_params()
-    source = f'FROM "{table}"'
-    if sql.count(source) != 1:  # a shape this sampling was not written for: count exactly
+    select = f'SELECT "{table}"."{Player._meta.pk.column}" AS "pk" FROM "{table}" WHERE '  # noqa: S608 (compared, not run)
+    if not sql.startswith(select) or sql.count(f'FROM "{table}"') != 1:
+        # A shape this sampling was not written for (a self-join, say): count exactly.
         logger.info("recipient estimate: unexpected query shape, counting exactly")
         return players.count()
-    sample = f"{source} TABLESAMPLE SYSTEM (%s) REPEATABLE ({SAMPLE_SEED})"
-    # The sample's percentage comes first in the statement, before the WHERE's parameters. The same
-    # percentage and seed pick the same pages for both counts, so the share of the sampled rows that
-    # match, times the table's rows, does not also carry the noise of how many pages were picked.
+    # One pass over the sampled pages counts both the rows that match and all the rows. The share
+    # that matches, times the table's rows, is the estimate: it does not also carry the noise of
+    # how many pages the sample happened to pick.
+    condition = sql[len(select) :]
     with connection.cursor() as cursor:
-        matching = sql.replace(source, sample)
-        cursor.execute(f"SELECT count(*) FROM ({matching}) AS s", [percent, *params])  # noqa: S608
-        matched = cursor.fetchone()[0]
-        cursor.execute(f"SELECT count(*) {sample}", [percent])
-        sampled = cursor.fetchone()[0]
+        cursor.execute(
+            f'SELECT count(*) FILTER (WHERE {condition}), count(*) FROM "{table}" '  # noqa: S608
+            f"TABLESAMPLE SYSTEM (%s) REPEATABLE ({SAMPLE_SEED})",
+            [*params, percent],
+        )
+        matched, sampled = cursor.fetchone()
     if percent >= 100:  # the "sample" was the whole table: that count is exact
         return matched
     return round(total * matched / sampled) if sampled else None

@@ -43,11 +43,11 @@ def _segments_audience(app: App, body: dict) -> QuerySet[Player]:
         raise ApiError.bad_request(str(exc)) from exc
 
 
-def _filters_audience(app: App, body: dict) -> QuerySet[Player]:
+def _filters_audience(reachable: QuerySet[Player], body: dict) -> QuerySet[Player]:
     from segments.filters import FilterError, compile_filters
 
     try:
-        return Player.objects.filter(app=app).filter(compile_filters(body["filters"]))
+        return reachable.filter(compile_filters(body["filters"]))
     except FilterError as exc:
         raise ApiError.bad_request(str(exc)) from exc
 
@@ -78,14 +78,18 @@ def resolve_audience(
     else:
         reachable = reachable.subscribed()
     invalid: dict = {}
-    # Segments and filters are conditions on the same rows: ANDed into one WHERE (QuerySet &), not
+    # Segments and filters are conditions on the same rows: ANDed into one WHERE, not
     # "id IN (SELECT id …)". With the IN, each keyset page of the fan-out had PostgreSQL walk the
     # subquery's index from the first id up to the cursor: 5.8 s a page at 600,000 players into a
     # 1,000,000-player audience (bench audience), 80 ms as one WHERE.
-    if mode == "segments":
+    if mode == "segments" and not includes_unsubscribed(body, device_types):
+        # audience() is already the app's subscribed players: ANDing reachable would repeat the app
+        # and the subscription conditions, which PostgreSQL then tests twice on every row it reads.
+        players = _segments_audience(app, body).filter(device_type__in=device_types)
+    elif mode == "segments":
         players = reachable & _segments_audience(app, body)
     elif mode == "filters":
-        players = reachable & _filters_audience(app, body)
+        players = _filters_audience(reachable, body)
     elif mode in ("player_ids", "subscription_ids"):
         key = "include_player_ids" if mode == "player_ids" else "include_subscription_ids"
         requested = body[key]
