@@ -191,7 +191,7 @@ def _audience(args, work, env) -> dict:
 
     app, _key = demo_app()
     seed_seconds = seed_players(app.id, args.players)
-    indexed_filters = [] if args.no_tag_index else [name for name in FILTERS if name in NUMERIC_TAG_FILTERS]
+    indexed_filters = [] if args.no_tag_index else list(NUMERIC_TAG_FILTERS)
     results: dict[str, dict] = {}
     bar = progress_bar(total=len(FILTERS) + len(indexed_filters), desc="Filters", unit=" filters")
     for name, filters in FILTERS.items():

@@ -6,8 +6,9 @@ For each key in ``HERALD_INDEXED_NUMERIC_TAGS`` two partial B-tree indexes answe
 
 - ``player_tag_num_<digest>`` on ``(app_id, herald_tag_number(tags, key))``, for the players whose
   value is a number;
-- ``player_tag_txt_<digest>`` on ``(app_id, herald_tag_text(tags, key) COLLATE "C")``, for the
-  players whose value is text (compared as text with a numeric operand; usually none, so tiny);
+- ``player_tag_txt_<digest>`` on ``(app_id, left(herald_tag_text(tags, key), 500) COLLATE "C")``,
+  for the players whose value is text (compared as text with a numeric operand; usually none, so
+  tiny);
 - and ``player_tag_stx_<digest>``, extended statistics on both expressions, without which the
   planner misjudges how many players a comparison selects.
 
