@@ -24,8 +24,6 @@ import secrets
 import signal
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -48,7 +46,7 @@ from notifications.pipeline import dispatch_due
 from notifications.tasks import deliver_batch_task, fan_out_task
 from players.models import Player
 from tests.e2e.conftest import start_worker, stop_worker, worker_env
-from tests.e2e.support import settle
+from tests.e2e.support import Answer, call, settle
 from tests.gatewaysim.simulator import Simulator
 
 pytestmark = pytest.mark.e2e
@@ -105,13 +103,6 @@ def pipeline(sim, settings, transactional_db) -> Iterator[None]:
 
 
 @dataclass
-class Response:
-    status: int
-    body: Any
-    headers: dict[str, str]
-
-
-@dataclass
 class Herald:
     """The live server's API as an app's backend (App key) and its devices (no key) call it."""
 
@@ -123,20 +114,10 @@ class Herald:
     def app_id(self) -> str:
         return str(self.app.pk)
 
-    def call(self, method: str, path: str, body: Any = None, *, keyed: bool = True) -> Response:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.root + path, data=data, method=method)  # noqa: S310
-        if keyed:
-            request.add_header("Authorization", f"Key {self.key}")
-        if data is not None:
-            request.add_header("Content-Type", "application/json; charset=UTF-8")
-        try:
-            with urllib.request.urlopen(request, timeout=60) as answer:  # noqa: S310 - the live server
-                return Response(answer.status, json.loads(answer.read() or b"null"), dict(answer.headers))
-        except urllib.error.HTTPError as exc:
-            return Response(exc.code, json.loads(exc.read() or b"null"), dict(exc.headers))
+    def call(self, method: str, path: str, body: Any = None, *, keyed: bool = True) -> Answer:
+        return call(method, self.root + path, body, key=self.key if keyed else None)
 
-    def post_notification(self, **fields) -> Response:
+    def post_notification(self, **fields) -> Answer:
         return self.call("POST", "/notifications", {"app_id": self.app_id, **fields})
 
     def send(self, **fields) -> dict:
@@ -151,7 +132,7 @@ class Herald:
         assert response.status == 200, response.body
         return response.body
 
-    def cancel(self, notification_id: str) -> Response:
+    def cancel(self, notification_id: str) -> Answer:
         return self.call("DELETE", f"/notifications/{notification_id}?app_id={self.app_id}")
 
     def wait_completed(
@@ -687,7 +668,7 @@ def test_an_idempotency_key_sends_once_even_when_posted_concurrently(herald, sim
     # Five at once with a new key: one notification, the same answer for all.
     second_key = str(uuid.uuid4())
     barrier = threading.Barrier(5)
-    responses: list[Response] = []
+    responses: list[Answer] = []
 
     def post() -> None:
         barrier.wait()

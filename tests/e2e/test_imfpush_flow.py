@@ -39,6 +39,7 @@ from apps.services import app_key_issue
 from imfpush.clients import confidential_client_create
 from imfpush.models import MfpApplication, Registration
 from tests.e2e.support import (
+    Answer,
     HeraldApi,
     call,
     every_channel_credentials,
@@ -83,13 +84,6 @@ def pipeline(sim, settings, transactional_db) -> Iterator[None]:
 
 
 @dataclass
-class Answer:
-    status: int
-    body: Any
-    headers: dict[str, str]
-
-
-@dataclass
 class Mfp:
     """``/imfpush/v1`` on the live server with a Bearer token."""
 
@@ -97,17 +91,7 @@ class Mfp:
     token: str
 
     def call(self, method: str, path: str, body: Any = None) -> Answer:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"{self.root}/{path}", data=data, method=method)  # noqa: S310
-        request.add_header("Authorization", f"Bearer {self.token}")
-        if data is not None:
-            request.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(request, timeout=60) as answer:  # noqa: S310 - the live server
-                raw, status, headers = answer.read(), answer.status, dict(answer.headers)
-        except urllib.error.HTTPError as error:
-            raw, status, headers = error.read(), error.code, dict(error.headers)
-        return Answer(status, json.loads(raw) if raw else None, headers)
+        return call(method, f"{self.root}/{path}", body, authorization=f"Bearer {self.token}")
 
     def created(self, path: str, body: Any, status: int = 201) -> dict:
         answer = self.call("POST", f"apps/{APPLICATION_ID}/{path}", body)

@@ -8,11 +8,8 @@ server). The SSRF tests turn the allow-list off in this process, or use addresse
 
 from __future__ import annotations
 
-import json
 import socket
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +22,7 @@ from notifications.models import Delivery, DeliveryBatch, Notification
 from notifications.providers.base import Outcome, Recipient, RenderedMessage
 from notifications.providers.webpush import WebPushProvider
 from players.models import Player
-from tests.e2e.support import settle
+from tests.e2e.support import Answer, call, settle
 from tests.gatewaysim.simulator import Simulator
 
 pytestmark = pytest.mark.e2e
@@ -58,29 +55,13 @@ def pipeline(sim, settings, transactional_db) -> Iterator[None]:
 
 
 @dataclass
-class Answer:
-    status: int
-    body: Any
-
-
-@dataclass
 class Herald:
     root: str
     app_id: str
     key: str
 
     def call(self, method: str, path: str, body: Any = None, *, keyed: bool = True) -> Answer:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.root + path, data=data, method=method)  # noqa: S310
-        if keyed:
-            request.add_header("Authorization", f"Key {self.key}")
-        if data is not None:
-            request.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(request, timeout=60) as answer:  # noqa: S310 - the live server
-                return Answer(answer.status, json.loads(answer.read() or b"null"))
-        except urllib.error.HTTPError as exc:
-            return Answer(exc.code, json.loads(exc.read() or b"null"))
+        return call(method, self.root + path, body, key=self.key if keyed else None)
 
     def public_key(self) -> str:
         """What the web SDK fetches before ``pushManager.subscribe`` (no key)."""
