@@ -19,6 +19,8 @@ admin.site.site_title = "Herald dashboard"
 admin.site.index_title = "Dashboard"
 
 urlpatterns = [
+    # First: the API is what most requests are for (see config/api_urls.py on the order).
+    path("api/v1/", include(("config.api_urls", "api_v1"), namespace="api_v1")),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
@@ -36,7 +38,6 @@ urlpatterns = [
         for runtime in settings.HERALD_MFP_RUNTIMES
         for name, view in (("token", MfpTokenView), ("introspection", MfpIntrospectionView))
     ],
-    path("api/v1/", include(("config.api_urls", "api_v1"), namespace="api_v1")),
     path("", include(("config.api_urls", "api"), namespace="api")),
     re_path(r"^.*$", api_not_found),
 ]
