@@ -1,9 +1,10 @@
 """Deliver one batch: claim it, render per recipient, send through the provider, record outcomes.
 
-Outcomes are recorded in bulk after every step of sends (``record_step``):
-delivery rows, unsubscribed players, badge counts written back (APNs), the notification's
-counters and its per-platform stats. Transient failures stay queued and the batch goes back to
-pending with a backoff (honouring Retry-After) until attempts run out.
+Outcomes are recorded in bulk after every step of sends (``record_step``): delivery rows,
+unsubscribed players, badge counts written back (APNs). The notification's counters and its
+per-platform stats add a batch's outcomes when the batch ends (``batch_outcomes_count``).
+Transient failures stay queued and the batch goes back to pending with a backoff (honouring
+Retry-After) until attempts run out.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from django.utils import timezone
 
 from core import logs, metrics
 from notifications.canonical_ids import player_identifiers_replace
-from notifications.models import Delivery, DeliveryBatch, Notification, PlatformStats
-from notifications.pipeline import complete_if_done
-from notifications.platforms import PROVIDER_FOR_DEVICE_TYPE, STATS_KEY_FOR_DEVICE_TYPE
+from notifications.models import Delivery, DeliveryBatch, Notification
+from notifications.pipeline import batch_outcomes_count, complete_if_done
+from notifications.platforms import PROVIDER_FOR_DEVICE_TYPE
 from notifications.providers import provider_for
 from notifications.providers.base import (
     BADGE_COUNT,
@@ -282,7 +283,7 @@ def _record(
         and _moves_in_one_statement()
     )
     with contextlib.nullcontext() if alone else transaction.atomic():
-        totals = _move_to_final(batch, notification, final, now)
+        totals = _move_to_final(batch, final, now)
         for reason, player_ids in invalid_players.items():
             # Permanent token failures unsubscribe the player, with the reason: never sent to again.
             Player.objects.filter(pk__in=player_ids).update(
@@ -302,20 +303,22 @@ def _record(
                 DeliveryBatch.objects.filter(pk=batch.pk, status=DeliveryBatch.Status.SENDING).update(
                     lease_expires_at=now + timedelta(seconds=settings.HERALD_BATCH_LEASE_SECONDS)
                 )
-        elif transient:
-            retry_at = now + timedelta(seconds=delay)
-            DeliveryBatch.objects.filter(pk=batch.pk).update(
-                status=DeliveryBatch.Status.PENDING,
-                available_at=retry_at,
-                enqueued_at=retry_at,
-                lease_expires_at=None,
-            )
-            transaction.on_commit(lambda: _requeue(batch.pk, delay))
         else:
-            DeliveryBatch.objects.filter(pk=batch.pk).update(
-                status=DeliveryBatch.Status.DONE, lease_expires_at=None
-            )
-            complete_if_done(notification.pk)
+            batch_outcomes_count(batch, notification)
+            if transient:
+                retry_at = now + timedelta(seconds=delay)
+                DeliveryBatch.objects.filter(pk=batch.pk).update(
+                    status=DeliveryBatch.Status.PENDING,
+                    available_at=retry_at,
+                    enqueued_at=retry_at,
+                    lease_expires_at=None,
+                )
+                transaction.on_commit(lambda: _requeue(batch.pk, delay))
+            else:
+                DeliveryBatch.objects.filter(pk=batch.pk).update(
+                    status=DeliveryBatch.Status.DONE, lease_expires_at=None
+                )
+                complete_if_done(notification.pk)
     metrics.record_batch(batch, totals, invalid_players, now=now, finished=last and not transient)
 
 
@@ -323,8 +326,9 @@ def _record(
 COUNTED = (Delivery.Status.SENT, Delivery.Status.FAILED, Delivery.Status.ERRORED)
 # False: the portable form on PostgreSQL too (the tests compare both).
 MOVE_IN_ONE_STATEMENT = True
-# _move_to_final in one statement: the delivery rows still queued are moved, and the counters
-# add what the UPDATE returned (PostgreSQL runs every data-modifying WITH exactly once).
+# _move_to_final in one statement: the delivery rows still queued are moved, and the batch's
+# uncounted outcomes add what the UPDATE returned (PostgreSQL runs every data-modifying WITH
+# exactly once). The batch row is its worker's own, so no other step waits for it.
 MOVE_TO_FINAL_SQL = """
 WITH outcome (player_id, status, error) AS (
     SELECT * FROM unnest(%(players)s::uuid[], %(statuses)s::smallint[], %(errors)s::varchar[])
@@ -339,54 +343,38 @@ WITH outcome (player_id, status, error) AS (
            count(*) FILTER (WHERE status = {failed}) AS failed,
            count(*) FILTER (WHERE status = {errored}) AS errored
     FROM moved
-), notification AS (
-    UPDATE {notification} AS n
-    SET successful = n.successful + c.sent, failed = n.failed + c.failed,
-        errored = n.errored + c.errored, remaining = n.remaining - c.sent - c.failed - c.errored
+), batch AS (
+    UPDATE {batch} AS b
+    SET uncounted_sent = b.uncounted_sent + c.sent, uncounted_failed = b.uncounted_failed + c.failed,
+        uncounted_errored = b.uncounted_errored + c.errored
     FROM counted AS c
-    WHERE n.id = %(notification)s AND c.sent + c.failed + c.errored > 0
-), platform AS (
-    UPDATE {stats} AS p
-    SET successful = p.successful + c.sent, failed = p.failed + c.failed, errored = p.errored + c.errored
-    FROM counted AS c
-    WHERE p.notification_id = %(notification)s AND p.platform = %(platform)s
-      AND c.sent + c.failed + c.errored > 0
+    WHERE b.id = %(batch)s AND c.sent + c.failed + c.errored > 0
 )
 SELECT sent, failed, errored FROM counted
 """
 
 
-def _move_to_final(
-    batch: DeliveryBatch, notification: Notification, final: dict[tuple[int, str], list[UUID]], now
-) -> dict[int, int]:
+def _move_to_final(batch: DeliveryBatch, final: dict[tuple[int, str], list[UUID]], now) -> dict[int, int]:
     """Move the batch's queued delivery rows of ``final`` ((status, reason) → players) to their
-    status, and add the rows actually moved to the notification's and the platform's counters.
-    Returns the rows moved per status. Runs in the record's transaction, or alone when it is the
-    record's only write (see _record).
+    status, and add the rows actually moved to the batch's uncounted outcomes
+    (``batch_outcomes_count`` adds those to the counters when the batch ends). Returns the rows
+    moved per status. Runs in the record's transaction, or alone when it is the record's only
+    write (see _record).
 
     On PostgreSQL this is one statement (``MOVE_TO_FINAL_SQL``): a step is recorded every 10
-    sends by default, and in a profile of one worker the portable form's four statements took
-    longer than the sends they recorded.
+    sends by default, and in a profile of one worker the portable form's statements took longer
+    than the sends they recorded.
     """
     totals = dict.fromkeys(OUTCOME_STATUS.values(), 0)
     if not final:
         return totals
-    stats_key = STATS_KEY_FOR_DEVICE_TYPE.get(batch.device_type)
     if _moves_in_one_statement():
         outcomes = [(p, status, reason[:64]) for (status, reason), ids in final.items() for p in ids]
         players, statuses, errors = (list(column) for column in zip(*outcomes, strict=True))
         with connection.cursor() as cursor:
             cursor.execute(
                 _move_to_final_sql(),
-                {
-                    "players": players,
-                    "statuses": statuses,
-                    "errors": errors,
-                    "now": now,
-                    "notification": notification.pk,
-                    "batch": batch.pk,
-                    "platform": stats_key,
-                },
+                {"players": players, "statuses": statuses, "errors": errors, "now": now, "batch": batch.pk},
             )
             moved = cursor.fetchone()
         return dict(zip(COUNTED, moved, strict=True))
@@ -394,20 +382,12 @@ def _move_to_final(
         totals[status] += Delivery.objects.filter(
             batch=batch, player_id__in=player_ids, status=Delivery.Status.QUEUED
         ).update(status=status, error=reason[:64], sent_at=now if status == Delivery.Status.SENT else None)
-    done = sum(totals.values())
-    if done:
-        Notification.objects.filter(pk=notification.pk).update(
-            successful=F("successful") + totals[Delivery.Status.SENT],
-            failed=F("failed") + totals[Delivery.Status.FAILED],
-            errored=F("errored") + totals[Delivery.Status.ERRORED],
-            remaining=F("remaining") - done,
+    if sum(totals.values()):
+        DeliveryBatch.objects.filter(pk=batch.pk).update(
+            uncounted_sent=F("uncounted_sent") + totals[Delivery.Status.SENT],
+            uncounted_failed=F("uncounted_failed") + totals[Delivery.Status.FAILED],
+            uncounted_errored=F("uncounted_errored") + totals[Delivery.Status.ERRORED],
         )
-        if stats_key:
-            PlatformStats.objects.filter(notification=notification, platform=stats_key).update(
-                successful=F("successful") + totals[Delivery.Status.SENT],
-                failed=F("failed") + totals[Delivery.Status.FAILED],
-                errored=F("errored") + totals[Delivery.Status.ERRORED],
-            )
     return totals
 
 
@@ -419,8 +399,7 @@ def _moves_in_one_statement() -> bool:
 def _move_to_final_sql() -> str:
     return MOVE_TO_FINAL_SQL.format(
         delivery=connection.ops.quote_name(Delivery._meta.db_table),
-        notification=connection.ops.quote_name(Notification._meta.db_table),
-        stats=connection.ops.quote_name(PlatformStats._meta.db_table),
+        batch=connection.ops.quote_name(DeliveryBatch._meta.db_table),
         queued=int(Delivery.Status.QUEUED),
         sent=int(Delivery.Status.SENT),
         failed=int(Delivery.Status.FAILED),
@@ -441,6 +420,7 @@ def _cancel_batch(batch: DeliveryBatch) -> None:
     Delivery.objects.filter(batch=batch, status=Delivery.Status.QUEUED).update(
         status=Delivery.Status.CANCELED
     )
+    batch_outcomes_count(batch, batch.notification)  # what an attempt before the cancel sent
     DeliveryBatch.objects.filter(pk=batch.pk).update(
         status=DeliveryBatch.Status.CANCELED, lease_expires_at=None
     )

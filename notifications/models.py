@@ -124,6 +124,13 @@ class DeliveryBatch(models.Model):
     enqueued_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # Outcomes recorded on the batch's delivery rows, step by step, and not yet added to the
+    # notification's and the platform's counters: they are added once, when the batch ends
+    # (pipeline.batch_outcomes_count), so that the steps of concurrent batches never wait for
+    # each other on those two rows.
+    uncounted_sent = models.PositiveIntegerField(default=0)
+    uncounted_failed = models.PositiveIntegerField(default=0)
+    uncounted_errored = models.PositiveIntegerField(default=0)
 
     class Meta:
         indexes = [

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from core.api.errors import ApiError
@@ -175,6 +175,36 @@ def _create_deliveries(notification: Notification, batches: list[DeliveryBatch],
         cursor.execute(
             sql,
             {"notification": notification.pk, "batches": batch_ids, "players": [p for ps in ids for p in ps]},
+        )
+
+
+def batch_outcomes_count(batch: DeliveryBatch, notification: Notification) -> None:
+    """Add the batch's uncounted outcomes to the notification's and the platform's counters, once:
+    the batch row is locked, read and zeroed in the caller's transaction, so outcomes recorded by
+    a worker that died mid-batch are counted by the batch's retry, and a second worker that sent
+    the same batch (its lease ran out) counts only what it moved after the first one counted."""
+    counts = (
+        DeliveryBatch.objects.select_for_update()
+        .filter(pk=batch.pk)
+        .values_list("uncounted_sent", "uncounted_failed", "uncounted_errored")
+        .first()
+    )
+    if not counts or not any(counts):
+        return
+    sent, failed, errored = counts
+    DeliveryBatch.objects.filter(pk=batch.pk).update(
+        uncounted_sent=0, uncounted_failed=0, uncounted_errored=0
+    )
+    Notification.objects.filter(pk=notification.pk).update(
+        successful=F("successful") + sent,
+        failed=F("failed") + failed,
+        errored=F("errored") + errored,
+        remaining=F("remaining") - (sent + failed + errored),
+    )
+    stats_key = STATS_KEY_FOR_DEVICE_TYPE.get(batch.device_type)
+    if stats_key:
+        PlatformStats.objects.filter(notification=notification, platform=stats_key).update(
+            successful=F("successful") + sent, failed=F("failed") + failed, errored=F("errored") + errored
         )
 
 

@@ -7,14 +7,14 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.models import App
 from core.api.base import parse_uuid
 from core.api.errors import ApiError
 from notifications.models import Delivery, DeliveryBatch, Notification, PlatformStats
-from notifications.pipeline import notification_create_row, notification_enqueue
+from notifications.pipeline import batch_outcomes_count, notification_create_row, notification_enqueue
 from notifications.platforms import STATS_KEY_FOR_DEVICE_TYPE
 from notifications.recipient_estimate import estimated_recipients
 from notifications.targeting import resolve_audience
@@ -115,6 +115,12 @@ def notification_cancel(*, app: App, notification_id: str) -> None:
     Delivery.objects.filter(batch__in=pending, status=Delivery.Status.QUEUED).update(
         status=Delivery.Status.CANCELED
     )
+    # A pending batch may carry the outcomes of an attempt whose worker died mid-batch. One that a
+    # worker holds has just been claimed, and that worker counts it: skipped rather than waited
+    # for, since its record locks the batch before this notification (a deadlock otherwise).
+    carrying = Q(uncounted_sent__gt=0) | Q(uncounted_failed__gt=0) | Q(uncounted_errored__gt=0)
+    for batch in pending.filter(carrying).select_for_update(skip_locked=True):
+        batch_outcomes_count(batch, notification)
     pending.update(status=DeliveryBatch.Status.CANCELED)
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from notifications.delivery import _record, claim_batch
+from notifications.delivery import _record, claim_batch, deliver_batch
 from notifications.models import Delivery, DeliveryBatch, Notification, PlatformStats
 from notifications.pipeline import dispatch_due, notification_fan_out
 from notifications.providers.base import Outcome, SendResult
@@ -46,13 +46,31 @@ def test_a_batch_recorded_twice_counts_each_recipient_once(api, own, settings):
     assert row.completed_at is not None
 
 
+def _counters(notification_id) -> tuple[tuple[int, int, int, int], tuple[int, int, int]]:
+    """(successful, failed, errored, remaining) of the notification; the same three of Android's."""
+    row = Notification.objects.get(pk=notification_id)
+    stats = PlatformStats.objects.get(notification_id=notification_id, platform="android")
+    return (row.successful, row.failed, row.errored, row.remaining), (
+        stats.successful,
+        stats.failed,
+        stats.errored,
+    )
+
+
+def _uncounted(batch) -> tuple[int, int, int]:
+    batch.refresh_from_db()
+    return batch.uncounted_sent, batch.uncounted_failed, batch.uncounted_errored
+
+
 @pytest.mark.parametrize("one_statement", [True, False], ids=["one-statement", "portable"])
 def test_a_step_records_each_outcome_and_counts_only_rows_it_moved(
     api, own, settings, monkeypatch, one_statement
 ):
-    """A step's record is one statement on PostgreSQL (``MOVE_TO_FINAL_SQL``) and four in the
-    portable form: both move the same rows to the same status and reason and count them once, in
-    the notification's and the platform's counters, however often the same outcomes are recorded."""
+    """A step's record is one statement on PostgreSQL (``MOVE_TO_FINAL_SQL``) and several in the
+    portable form: both move the same rows to the same status and reason and count them once in
+    the batch's uncounted outcomes, however often the same outcomes are recorded. The end of the
+    batch adds them to the notification's and the platform's counters; the steps never touch those
+    two rows, which every worker's steps used to wait for each other on."""
     monkeypatch.setattr("notifications.delivery.MOVE_IN_ONE_STATEMENT", one_statement)
     settings.HERALD_BATCH_SIZE = 10
     players = PlayerFactory.create_batch(6, app=own.app)
@@ -80,21 +98,20 @@ def test_a_step_records_each_outcome_and_counts_only_rows_it_moved(
         players[4].id: (Delivery.Status.QUEUED, "", False),
         players[5].id: (Delivery.Status.QUEUED, "", False),
     }
-    row = Notification.objects.get(pk=notification_id)
-    assert (row.successful, row.failed, row.errored, row.remaining) == (2, 1, 1, 2)
-    stats = PlatformStats.objects.get(notification_id=notification_id, platform="android")
-    assert (stats.successful, stats.failed, stats.errored) == (2, 1, 1)
+    assert _uncounted(batch) == (2, 1, 1)
+    assert _counters(notification_id) == ((0, 0, 0, 6), (0, 0, 0))
     players[2].refresh_from_db()
     assert (players[2].invalid_identifier, players[2].unsubscribed_reason) == (True, "NotRegistered")
     _record(batch, batch.notification, [SendResult(p.id, Outcome.SENT) for p in players[4:]])
-    row.refresh_from_db()
-    assert (row.successful, row.failed, row.errored, row.remaining) == (4, 1, 1, 0)
-    assert row.completed_at is not None
+    assert _counters(notification_id) == ((4, 1, 1, 0), (4, 1, 1))
+    assert _uncounted(batch) == (0, 0, 0)
+    assert Notification.objects.get(pk=notification_id).completed_at is not None
 
 
 def test_a_step_recorded_before_the_end_of_a_batch_survives_a_crash_and_is_not_resent(api, own, settings):
     """Outcomes are committed step by step (``HERALD_DELIVERY_RECORD_EVERY``): when the worker dies
-    after the first step, the batch's retry finds only the unrecorded recipients still queued."""
+    after the first step, the batch's retry finds only the unrecorded recipients still queued, and
+    counts the dead worker's sends with its own when it ends."""
     settings.HERALD_BATCH_SIZE = 10
     settings.HERALD_BATCH_LEASE_SECONDS = 30
     players = PlayerFactory.create_batch(5, app=own.app)
@@ -114,8 +131,33 @@ def test_a_step_recorded_before_the_end_of_a_batch_survives_a_crash_and_is_not_r
         )
     )
     assert queued == {p.id for p in players[2:]}  # ... and only these three are sent again
-    row = Notification.objects.get(pk=notification_id)
-    assert (row.successful, row.remaining, row.completed_at) == (2, 3, None)
+    assert _counters(notification_id) == ((0, 0, 0, 5), (0, 0, 0))
+    assert _uncounted(batch) == (2, 0, 0)
+    retry = claim_batch(batch.pk)
+    _record(retry, retry.notification, [SendResult(p.id, Outcome.SENT) for p in players[2:]])
+    assert _counters(notification_id) == ((5, 0, 0, 0), (5, 0, 0))
+    assert Notification.objects.get(pk=notification_id).completed_at is not None
+
+
+def test_a_batch_canceled_after_a_crash_counts_what_was_sent_before(api, own, settings):
+    """A worker dies mid-batch, the notification is canceled, and the batch's next claim cancels
+    what is still queued: the sends recorded before the crash are counted, the rest stay in
+    ``remaining``."""
+    settings.HERALD_BATCH_SIZE = 10
+    players = PlayerFactory.create_batch(5, app=own.app)
+    notification_id = _post(api, own, players)
+    notification_fan_out(notification_id=notification_id)
+    batch = claim_batch(DeliveryBatch.objects.get(notification_id=notification_id).pk)
+    _record(batch, batch.notification, [SendResult(p.id, Outcome.SENT) for p in players[:2]], last=False)
+    dispatch_due(now=timezone.now() + timedelta(seconds=settings.HERALD_BATCH_LEASE_SECONDS + 1))
+    Notification.objects.filter(pk=notification_id).update(canceled=True)
+
+    deliver_batch(batch_id=batch.pk)
+
+    assert _counters(notification_id) == ((2, 0, 0, 3), (2, 0, 0))
+    assert _uncounted(batch) == (0, 0, 0)
+    statuses = Delivery.objects.filter(notification_id=notification_id).values_list("status", flat=True)
+    assert sorted(statuses) == [Delivery.Status.SENT] * 2 + [Delivery.Status.CANCELED] * 3
 
 
 @pytest.mark.django_db(transaction=True)
@@ -157,3 +199,23 @@ def test_a_failing_webhook_hook_is_logged_and_never_breaks_the_commit(caplog):
     with transaction.atomic():
         _later(broken, 7)
     assert "webhook store down (7)" in caplog.text
+
+
+def test_canceling_through_the_api_counts_what_a_dead_worker_sent(api, own, settings):
+    """The same crash, then ``DELETE /notifications/{id}`` while the batch is back to pending: the
+    cancel counts the two sends recorded before the crash, and the rest are never sent."""
+    settings.HERALD_BATCH_SIZE = 10
+    players = PlayerFactory.create_batch(5, app=own.app)
+    notification_id = _post(api, own, players)
+    notification_fan_out(notification_id=notification_id)
+    batch = claim_batch(DeliveryBatch.objects.get(notification_id=notification_id).pk)
+    _record(batch, batch.notification, [SendResult(p.id, Outcome.SENT) for p in players[:2]], last=False)
+    dispatch_due(now=timezone.now() + timedelta(seconds=settings.HERALD_BATCH_LEASE_SECONDS + 1))
+
+    answer = api.delete(f"/notifications/{notification_id}?app_id={own.app.id}", key=own.app_key)
+
+    assert answer.status_code == 200, answer.content
+    assert _counters(notification_id) == ((2, 0, 0, 3), (2, 0, 0))
+    assert _uncounted(batch) == (0, 0, 0)
+    assert batch.status == DeliveryBatch.Status.CANCELED
+    assert claim_batch(batch.pk) is None  # never sent again
