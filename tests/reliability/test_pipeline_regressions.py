@@ -139,10 +139,9 @@ def test_a_step_recorded_before_the_end_of_a_batch_survives_a_crash_and_is_not_r
     assert Notification.objects.get(pk=notification_id).completed_at is not None
 
 
-def test_a_batch_canceled_after_a_crash_counts_what_was_sent_before(api, own, settings):
-    """A worker dies mid-batch, the notification is canceled, and the batch's next claim cancels
-    what is still queued: the sends recorded before the crash are counted, the rest stay in
-    ``remaining``."""
+def _crashed_after_two_sends(api, own, settings) -> tuple[str, DeliveryBatch]:
+    """A batch of five whose worker recorded two sends and died; the sweeper has put it back to
+    pending. Returns the notification's id and the batch."""
     settings.HERALD_BATCH_SIZE = 10
     players = PlayerFactory.create_batch(5, app=own.app)
     notification_id = _post(api, own, players)
@@ -150,6 +149,16 @@ def test_a_batch_canceled_after_a_crash_counts_what_was_sent_before(api, own, se
     batch = claim_batch(DeliveryBatch.objects.get(notification_id=notification_id).pk)
     _record(batch, batch.notification, [SendResult(p.id, Outcome.SENT) for p in players[:2]], last=False)
     dispatch_due(now=timezone.now() + timedelta(seconds=settings.HERALD_BATCH_LEASE_SECONDS + 1))
+    batch.refresh_from_db()
+    assert batch.status == DeliveryBatch.Status.PENDING
+    return notification_id, batch
+
+
+def test_a_batch_canceled_after_a_crash_counts_what_was_sent_before(api, own, settings):
+    """A worker dies mid-batch, the notification is canceled, and the batch's next claim cancels
+    what is still queued: the sends recorded before the crash are counted, the rest stay in
+    ``remaining``."""
+    notification_id, batch = _crashed_after_two_sends(api, own, settings)
     Notification.objects.filter(pk=notification_id).update(canceled=True)
 
     deliver_batch(batch_id=batch.pk)
@@ -158,6 +167,20 @@ def test_a_batch_canceled_after_a_crash_counts_what_was_sent_before(api, own, se
     assert _uncounted(batch) == (0, 0, 0)
     statuses = Delivery.objects.filter(notification_id=notification_id).values_list("status", flat=True)
     assert sorted(statuses) == [Delivery.Status.SENT] * 2 + [Delivery.Status.CANCELED] * 3
+
+
+def test_canceling_through_the_api_counts_what_a_dead_worker_sent(api, own, settings):
+    """The same crash, then ``DELETE /notifications/{id}`` while the batch is back to pending: the
+    cancel counts the two sends recorded before the crash, and the rest are never sent."""
+    notification_id, batch = _crashed_after_two_sends(api, own, settings)
+
+    answer = api.delete(f"/notifications/{notification_id}?app_id={own.app.id}", key=own.app_key)
+
+    assert answer.status_code == 200, answer.content
+    assert _counters(notification_id) == ((2, 0, 0, 3), (2, 0, 0))
+    assert _uncounted(batch) == (0, 0, 0)
+    assert batch.status == DeliveryBatch.Status.CANCELED
+    assert claim_batch(batch.pk) is None  # never sent again
 
 
 @pytest.mark.django_db(transaction=True)
@@ -199,23 +222,3 @@ def test_a_failing_webhook_hook_is_logged_and_never_breaks_the_commit(caplog):
     with transaction.atomic():
         _later(broken, 7)
     assert "webhook store down (7)" in caplog.text
-
-
-def test_canceling_through_the_api_counts_what_a_dead_worker_sent(api, own, settings):
-    """The same crash, then ``DELETE /notifications/{id}`` while the batch is back to pending: the
-    cancel counts the two sends recorded before the crash, and the rest are never sent."""
-    settings.HERALD_BATCH_SIZE = 10
-    players = PlayerFactory.create_batch(5, app=own.app)
-    notification_id = _post(api, own, players)
-    notification_fan_out(notification_id=notification_id)
-    batch = claim_batch(DeliveryBatch.objects.get(notification_id=notification_id).pk)
-    _record(batch, batch.notification, [SendResult(p.id, Outcome.SENT) for p in players[:2]], last=False)
-    dispatch_due(now=timezone.now() + timedelta(seconds=settings.HERALD_BATCH_LEASE_SECONDS + 1))
-
-    answer = api.delete(f"/notifications/{notification_id}?app_id={own.app.id}", key=own.app_key)
-
-    assert answer.status_code == 200, answer.content
-    assert _counters(notification_id) == ((2, 0, 0, 3), (2, 0, 0))
-    assert _uncounted(batch) == (0, 0, 0)
-    assert batch.status == DeliveryBatch.Status.CANCELED
-    assert claim_batch(batch.pk) is None  # never sent again
