@@ -282,8 +282,13 @@ def _record(
         not (last or renew_lease or invalid_players or badge_counts or canonical)
         and _moves_in_one_statement()
     )
+    # Only a statement that is its own transaction may skip the flush wait: inside a caller's
+    # transaction, the setting would last to that transaction's end.
+    own_transaction = alone and not connection.in_atomic_block
     with contextlib.nullcontext() if alone else transaction.atomic():
-        totals = _move_to_final(batch, final, now)
+        totals = _move_to_final(
+            batch, final, now, flush=not own_transaction or settings.HERALD_DELIVERY_STEP_WAITS_FOR_FLUSH
+        )
         for reason, player_ids in invalid_players.items():
             # Permanent token failures unsubscribe the player, with the reason: never sent to again.
             Player.objects.filter(pk__in=player_ids).update(
@@ -349,17 +354,26 @@ WITH outcome (player_id, status, error) AS (
         uncounted_errored = b.uncounted_errored + c.errored
     FROM counted AS c
     WHERE b.id = %(batch)s AND c.sent + c.failed + c.errored > 0
-)
-SELECT sent, failed, errored FROM counted
+){commit}
+SELECT sent, failed, errored FROM counted{commit_join}
 """
+# With HERALD_DELIVERY_STEP_WAITS_FOR_FLUSH off, a step's statement (its own transaction) sets
+# synchronous_commit for that transaction only: is_local, so the connection's later commits still
+# wait for their flush, and the batch's last record, which is synchronous, flushes every step
+# before it.
+NO_FLUSH_WAIT = """, no_flush_wait AS (
+    SELECT set_config('synchronous_commit', 'off', true) AS synchronous_commit
+)"""
 
 
-def _move_to_final(batch: DeliveryBatch, final: dict[tuple[int, str], list[UUID]], now) -> dict[int, int]:
+def _move_to_final(
+    batch: DeliveryBatch, final: dict[tuple[int, str], list[UUID]], now, *, flush: bool = True
+) -> dict[int, int]:
     """Move the batch's queued delivery rows of ``final`` ((status, reason) → players) to their
     status, and add the rows actually moved to the batch's uncounted outcomes
     (``batch_outcomes_count`` adds those to the counters when the batch ends). Returns the rows
     moved per status. Runs in the record's transaction, or alone when it is the record's only
-    write (see _record).
+    write (see _record); alone and without ``flush``, its commit does not wait for the WAL flush.
 
     On PostgreSQL this is one statement (``MOVE_TO_FINAL_SQL``): a step is recorded every 10
     sends by default, and in a profile of one worker the portable form's statements took longer
@@ -373,7 +387,7 @@ def _move_to_final(batch: DeliveryBatch, final: dict[tuple[int, str], list[UUID]
         players, statuses, errors = (list(column) for column in zip(*outcomes, strict=True))
         with connection.cursor() as cursor:
             cursor.execute(
-                _move_to_final_sql(),
+                _move_to_final_sql(flush),
                 {"players": players, "statuses": statuses, "errors": errors, "now": now, "batch": batch.pk},
             )
             moved = cursor.fetchone()
@@ -396,8 +410,10 @@ def _moves_in_one_statement() -> bool:
 
 
 @functools.cache
-def _move_to_final_sql() -> str:
+def _move_to_final_sql(flush: bool = True) -> str:
     return MOVE_TO_FINAL_SQL.format(
+        commit="" if flush else NO_FLUSH_WAIT,
+        commit_join="" if flush else ", no_flush_wait",
         delivery=connection.ops.quote_name(Delivery._meta.db_table),
         batch=connection.ops.quote_name(DeliveryBatch._meta.db_table),
         queued=int(Delivery.Status.QUEUED),

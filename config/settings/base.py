@@ -349,6 +349,10 @@ HERALD_DELIVERY_RECORD_EVERY = env_int("HERALD_DELIVERY_RECORD_EVERY", 10)
 # recipients per killed process (delivery.record_step). 50 keeps issue 8's bound (0.1% over ten
 # kills of a two-process worker) at every audience size instead of only at 200,000.
 HERALD_CRASH_RESENDS_PER_MILLION = env_int("HERALD_CRASH_RESENDS_PER_MILLION", 50)
+# False: a step's record (not the batch's last) commits without waiting for its WAL flush. A
+# killed worker resends no more, but a PostgreSQL crash also resends what its last ~0.6 s of
+# steps recorded (three wal_writer_delays); +10-15% fan-out rate measured (BENCHMARKS.md).
+HERALD_DELIVERY_STEP_WAITS_FOR_FLUSH = env_bool("HERALD_DELIVERY_STEP_WAITS_FOR_FLUSH", True)
 # A message enqueued this long ago whose work has not started is presumed lost (dispatch_due).
 HERALD_REDELIVERY_GRACE_SECONDS = env_int("HERALD_REDELIVERY_GRACE_SECONDS", 60)
 HERALD_MAX_DELIVERY_ATTEMPTS = env_int("HERALD_MAX_DELIVERY_ATTEMPTS", 5)

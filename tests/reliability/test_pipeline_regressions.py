@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from notifications.delivery import _record, claim_batch, deliver_batch
@@ -222,3 +224,38 @@ def test_a_failing_webhook_hook_is_logged_and_never_breaks_the_commit(caplog):
     with transaction.atomic():
         _later(broken, 7)
     assert "webhook store down (7)" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)  # the worker's autocommit, where a step is its own transaction
+@pytest.mark.parametrize("waits_for_flush", [True, False], ids=["flush-waited", "flush-not-waited"])
+def test_a_step_may_commit_without_waiting_for_its_flush_and_only_that_step(
+    api, own, settings, waits_for_flush
+):
+    """``HERALD_DELIVERY_STEP_WAITS_FOR_FLUSH = False``: a step's statement turns
+    ``synchronous_commit`` off for its own transaction. It records the same, and the connection's
+    later commits (the batch's last record among them) still wait for their flush."""
+    settings.HERALD_DELIVERY_STEP_WAITS_FOR_FLUSH = waits_for_flush
+    settings.HERALD_BATCH_SIZE = 10
+    players = PlayerFactory.create_batch(3, app=own.app)
+    notification_id = _post(api, own, players)
+    notification_fan_out(notification_id=notification_id)
+    batch = claim_batch(DeliveryBatch.objects.get(notification_id=notification_id).pk)
+
+    with CaptureQueriesContext(connection) as queries:
+        _record(
+            batch,
+            batch.notification,
+            [SendResult(players[0].id, Outcome.SENT)],
+            last=False,
+            renew_lease=False,
+        )
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        after = cursor.fetchone()[0]
+
+    (statement,) = [q["sql"] for q in queries.captured_queries if "), moved AS (" in q["sql"]]
+    assert ("set_config('synchronous_commit', 'off', true)" in statement) is not waits_for_flush
+    assert after == "on"
+    assert _uncounted(batch) == (1, 0, 0)
+    _record(batch, batch.notification, [SendResult(p.id, Outcome.SENT) for p in players[1:]])
+    assert _counters(notification_id) == ((3, 0, 0, 0), (3, 0, 0))
