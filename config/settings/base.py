@@ -351,7 +351,7 @@ HERALD_DELIVERY_RECORD_EVERY = env_int("HERALD_DELIVERY_RECORD_EVERY", 10)
 HERALD_CRASH_RESENDS_PER_MILLION = env_int("HERALD_CRASH_RESENDS_PER_MILLION", 50)
 # False: a step's record (not the batch's last) commits without waiting for its WAL flush. A
 # killed worker resends no more, but a PostgreSQL crash also resends what its last ~0.6 s of
-# steps recorded (three wal_writer_delays); +10-15% fan-out rate measured (BENCHMARKS.md).
+# steps recorded (three wal_writer_delays); +10-14% fan-out rate at 1,000,000 players (BENCHMARKS.md).
 HERALD_DELIVERY_STEP_WAITS_FOR_FLUSH = env_bool("HERALD_DELIVERY_STEP_WAITS_FOR_FLUSH", True)
 # A message enqueued this long ago whose work has not started is presumed lost (dispatch_due).
 HERALD_REDELIVERY_GRACE_SECONDS = env_int("HERALD_REDELIVERY_GRACE_SECONDS", 60)
