@@ -1,9 +1,10 @@
 """Create: ``POST /notifications`` latency for a segment of N players (``Subscribed Users``, all of
-them) against a send to 10 ``include_player_ids``, in the same run, through gunicorn.
+them) against a send to 10 ``include_player_ids``, in the same run, through the web server.
 
     python -m bench create --players 1000000 --requests 300
 
-- Seeds N subscribed players in SQL and starts gunicorn as production does (sync workers).
+- Seeds N subscribed players in SQL and starts the web server as production does (Granian;
+  ``--server gunicorn`` for gunicorn's sync workers).
 - Sends ``--requests`` POSTs of each kind one after another, alternating the kinds (so both see
   the same noise), each on a new connection as a server-side client would, after 10 warm-up
   requests of each. No Celery worker runs: the API's own work is measured (validation, the one
@@ -23,6 +24,7 @@ import time
 
 from bench import loadgen
 from bench.common import add_common_arguments, demo_app, percentiles, ratio, run_benchmark, seed_players
+from bench.loadgen import add_web_server_arguments
 from core.progress import progress_bar
 
 WARMUP = 10
@@ -31,7 +33,7 @@ WARMUP = 10
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser, players=100_000)
     parser.add_argument("--requests", type=int, default=200, help="POSTs of each kind")
-    parser.add_argument("--web-workers", type=int, default=4, help="gunicorn workers (production: 4)")
+    add_web_server_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,7 +84,7 @@ def _create(args, work, env) -> dict:
     recipients: dict[str, int] = {}
     failures: dict[str, int] = dict.fromkeys(kinds, 0)
     with (
-        loadgen.gunicorn(env, work, workers=args.web_workers) as server,
+        loadgen.web_server_from_args(env, work, args) as server,
         progress_bar(total=(WARMUP + args.requests) * len(bodies), desc="POST /notifications") as bar,
     ):
         for round_number in range(WARMUP + args.requests):

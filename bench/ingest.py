@@ -1,11 +1,12 @@
-"""Ingest: the SDKs' write traffic under concurrent load, against gunicorn and PostgreSQL on the
-same machine, compared in the same run with a bare Django view returning a constant JSON.
+"""Ingest: the SDKs' write traffic under concurrent load, against Herald's web tier and PostgreSQL
+on the same machine, compared in the same run with a bare Django view returning a constant JSON.
 
     python -m bench ingest --players 1000000 --duration 20
 
-- Seeds N players in SQL, then starts gunicorn as production does (docker/start-web: sync
-  workers, ``--web-workers`` of them, 4 by default) with the bench-only URLconf (bench/urls.py),
-  which adds ``POST /bench/constant``: a plain Django view behind the same middleware.
+- Seeds N players in SQL, then starts the web server as production does (docker/start-web:
+  Granian, 2 processes of 4 threads; ``--server gunicorn`` for gunicorn's sync workers, 4 of
+  them, which served it before) with the bench-only URLconf (bench/urls.py), which adds
+  ``POST /bench/constant``: a plain Django view behind the same middleware.
 - Load: wrk (``--load-generator wrk``, the default when installed) or the asyncio client of
   bench/loadgen.py, ``--connections`` connections for ``--duration`` seconds per scenario, after
   a warm-up of a quarter of that:
@@ -16,7 +17,7 @@ same machine, compared in the same run with a bare Django view returning a const
   - ``create``: ``POST /api/v1/players`` registering a new FCM token each time;
   - ``tags``: ``PUT /api/v1/players/{id}`` with a tag change for random existing players.
 - Reports requests/s, p50, p99 and p99.9 latency, non-2xx answers, and the CPU seconds per 1,000
-  requests of gunicorn's processes; ``ratio_<scenario>_to_bare_django`` = its requests/s over the
+  requests of the web server's processes; ``ratio_<scenario>_to_bare_django`` = its requests/s over the
   baseline's. The API's rate limits are raised for the run (bench/common.py).
 """
 
@@ -26,6 +27,7 @@ import argparse
 
 from bench import loadgen, stack
 from bench.common import add_common_arguments, demo_app, ratio, run_benchmark, seed_players
+from bench.loadgen import add_web_server_arguments
 
 IDS_IN_FILE = 200_000  # random players the SDK scenarios touch (all of them when fewer)
 
@@ -40,9 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
-    parser.add_argument("--web-workers", type=int, default=4, help="gunicorn workers (production: 4)")
-    parser.add_argument("--worker-class", default="sync", help="gunicorn worker class (production: sync)")
-    parser.add_argument("--web-threads", type=int, default=1, help="gunicorn --threads (gthread)")
+    add_web_server_arguments(parser)
     parser.add_argument("--load-generator", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument(
         "--scenarios", default=",".join(loadgen.SCENARIOS[1:]), help="comma list of on_session, create, tags"
@@ -73,9 +73,7 @@ def _ingest(args, work, env) -> dict:
     ids_path.write_text("\n".join(ids) + "\n")
 
     results: dict[str, dict] = {}
-    with loadgen.gunicorn(
-        env, work, workers=args.web_workers, worker_class=args.worker_class, threads=args.web_threads
-    ) as server:
+    with loadgen.web_server_from_args(env, work, args) as server:
 
         def load(scenario: str, duration: float) -> loadgen.LoadResult:
             if generator == "wrk":
@@ -128,7 +126,9 @@ def _ingest(args, work, env) -> dict:
         "load_generator": generator,
         "connections": args.connections,
         "duration_s": args.duration,
-        "web_workers": args.web_workers,
+        "server": args.server,
+        "web_workers": args.web_workers or loadgen.DEFAULT_WORKERS[args.server],
+        "web_threads": args.web_threads or loadgen.DEFAULT_THREADS[args.server],
         "worker_class": args.worker_class,
         "seed_seconds": round(seed_seconds, 1),
         "bare_django_per_second": round(ceiling),

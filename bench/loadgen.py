@@ -1,12 +1,13 @@
-"""HTTP load for the web benchmarks: Herald behind gunicorn, as in production (docker/start-web),
-and two load generators with the same scenarios:
+"""HTTP load for the web benchmarks: Herald behind Granian, as in production (docker/start-web), or
+behind gunicorn, and two load generators with the same scenarios:
 
 - ``wrk`` (Debian's package), driven by a generated Lua script, when it is installed;
 - a small asyncio HTTP/1.1 client (``python``), for machines without wrk and for the smoke tests.
 
 Latency is measured as wrk does: from writing the request to reading the whole response (a new
 connection's setup is not in it; gunicorn's sync workers close the connection after every
-response, so each request also pays a connect, which shows in the rate).
+response, so there each request also pays a connect, which shows in the rate; Granian keeps
+connections alive).
 """
 
 from __future__ import annotations
@@ -54,12 +55,39 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@contextlib.contextmanager
-def gunicorn(env: dict, work: Path, *, workers: int, worker_class: str = "sync", threads: int = 1):
-    """gunicorn serving Herald with the bench-only URLconf (bench/settings.py), ready on yield."""
-    port = free_port()
-    log = work / "gunicorn.log"
-    command = [
+# Production serves the API with Granian (docker/start-web); gunicorn's sync workers, which served
+# it before, stay measurable for the comparison in BENCHMARKS.md.
+WEB_SERVERS = ("granian", "gunicorn")
+DEFAULT_WORKERS = {"granian": 2, "gunicorn": 4}
+DEFAULT_THREADS = {"granian": 4, "gunicorn": 1}
+
+
+def web_server_command(
+    server: str, port: int, *, workers: int, threads: int, worker_class: str = "sync"
+) -> list[str]:
+    if server == "granian":
+        return [
+            str(Path(sys.executable).with_name("granian")),
+            "--interface",
+            "wsgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--blocking-threads",
+            str(threads),
+            "--backlog",
+            "2048",
+            "--no-ws",
+            "--log-level",
+            "warning",
+            "config.wsgi:application",
+        ]
+    if server != "gunicorn":
+        raise ValueError(f"unknown web server {server!r}: one of {', '.join(WEB_SERVERS)}")
+    return [
         sys.executable,
         "-m",
         "gunicorn",
@@ -77,6 +105,48 @@ def gunicorn(env: dict, work: Path, *, workers: int, worker_class: str = "sync",
         "--backlog",
         "2048",
     ]
+
+
+def add_web_server_arguments(parser) -> None:
+    parser.add_argument("--server", choices=WEB_SERVERS, default="granian", help="production: granian")
+    parser.add_argument("--web-workers", type=int, help="processes (production: Granian's 2; gunicorn's 4)")
+    parser.add_argument("--web-threads", type=int, help="threads per process (production: Granian's 4)")
+    parser.add_argument("--worker-class", default="sync", help="gunicorn only: its worker class")
+
+
+def web_server_from_args(env: dict, work: Path, args):
+    """``web_server`` shaped by ``add_web_server_arguments``' options."""
+    return web_server(
+        env,
+        work,
+        server=args.server,
+        workers=args.web_workers,
+        threads=args.web_threads,
+        worker_class=args.worker_class,
+    )
+
+
+@contextlib.contextmanager
+def web_server(
+    env: dict,
+    work: Path,
+    *,
+    server: str = "granian",
+    workers: int | None = None,
+    threads: int | None = None,
+    worker_class: str = "sync",
+):
+    """Herald's web tier with the bench-only URLconf (bench/settings.py), ready on yield: Granian as
+    production runs it, or gunicorn. Workers and threads default to each one's production shape."""
+    port = free_port()
+    log = work / f"{server}.log"
+    command = web_server_command(
+        server,
+        port,
+        workers=workers or DEFAULT_WORKERS[server],
+        threads=threads or DEFAULT_THREADS[server],
+        worker_class=worker_class,
+    )
     with log.open("w") as out:
         process = subprocess.Popen(
             command,
@@ -85,20 +155,20 @@ def gunicorn(env: dict, work: Path, *, workers: int, worker_class: str = "sync",
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    server = Server(process, "127.0.0.1", port)
+    running = Server(process, "127.0.0.1", port)
     try:
         deadline = time.monotonic() + 60
         while True:
             try:
-                with urllib.request.urlopen(f"{server.url}/bench/constant", timeout=5) as response:
+                with urllib.request.urlopen(f"{running.url}/bench/constant", timeout=5) as response:
                     if response.status == 200:
                         break
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn did not start:\n{log.read_text()[-3000:]}")
+                raise RuntimeError(f"{server} did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.2)
-        yield server
+        yield running
     finally:
         stack.stop(process)
 

@@ -1,6 +1,6 @@
 """The whole Herald stack as real processes, for tests that kill, restart and starve its parts.
 
-Every process runs as production runs it, from the same code: the web (gunicorn), Celery workers
+Every process runs as production runs it, from the same code: the web (Granian), Celery workers
 (prefork, each in its own process group so ``kill -9`` takes the pool's children too), the beat
 (the scheduler and sweeper, ``dispatch_due``), a Redis server of the stack's own (so a test may
 kill it, flush it or keep it down without touching anybody else's Redis) and the gateway
@@ -267,26 +267,29 @@ class Stack:
 
     def start_web(self) -> subprocess.Popen:
         port = free_port()
+        # As docker/start-web runs it, with one process.
         argv = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
+            str(Path(sys.executable).with_name("granian")),
+            "--interface",
+            "wsgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
             "--workers",
             "1",
-            "--threads",
+            "--blocking-threads",
             "8",
-            "--timeout",
-            "120",
+            "--respawn-failed-workers",
+            "--no-ws",
+            "config.wsgi:application",
         ]
         process = self._spawn("web", argv)
         self.web_url = f"http://127.0.0.1:{port}"
 
         def answers() -> bool:
             if process.poll() is not None:
-                pytest.fail(f"gunicorn exited:\n{process.log_path.read_text()[-5000:]}")  # type: ignore[attr-defined]
+                pytest.fail(f"the web server exited:\n{process.log_path.read_text()[-5000:]}")  # type: ignore[attr-defined]
             try:
                 urllib.request.urlopen(self.web_url + "/api/v1/apps", timeout=2)  # noqa: S310
             except urllib.error.HTTPError:
@@ -295,7 +298,7 @@ class Stack:
                 return False
             return True
 
-        wait_for(answers, timeout=READY_TIMEOUT, what="gunicorn to answer", interval=0.2)
+        wait_for(answers, timeout=READY_TIMEOUT, what="the web server to answer", interval=0.2)
         return process
 
     def kill(self, process: subprocess.Popen) -> None:

@@ -1,6 +1,6 @@
 """Crash tests: parts of the stack die with ``kill -9`` during a large fan-out; nobody is lost.
 
-Each test runs the real stack (``stack.Stack``: gunicorn, prefork Celery workers, the beat, a Redis
+Each test runs the real stack (``stack.Stack``: Granian, prefork Celery workers, the beat, a Redis
 of its own, the gateway simulator) on the test database, posts one notification to an audience of
 Android players, kills a part at random points while the notification is being delivered, restarts
 it, and waits for ``completed_at``. Then the simulator's records are the evidence: every recipient
@@ -297,7 +297,7 @@ def run_web_kills(
 
     1. Simulated exactly: ``silent`` notifications are created by the service with the enqueue
        removed (the process "died" right after COMMIT). Only the sweeper can start them.
-    2. For real: ``posters`` clients post notifications in a loop while gunicorn is killed -9 and
+    2. For real: ``posters`` clients post notifications in a loop while the web server is killed -9 and
        restarted. Every notification the API acknowledged, and every one it stored without
        answering, must be delivered to everybody.
     """
@@ -363,8 +363,8 @@ def run_web_kills(
     wanted = {(token, notification_id) for token in tokens for notification_id in stored}
     record = report(
         "web_kill",
-        faults_injected=f"{silent} notifications committed with no enqueue; gunicorn kill -9 x1 under "
-        f"{posters} posting clients",
+        faults_injected=f"{silent} notifications committed with no enqueue; web server (Granian) kill -9 x1 "
+        f"under {posters} posting clients",
         players=players,
         silent_recovered_after_s=[round(done - committed, 1) for done in silent_done],
         answered_200=len(answered),
