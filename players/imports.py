@@ -21,6 +21,8 @@ and memory stays flat:
    its chunk's speed.
 5. ``INSERT … ON CONFLICT (app_id, identifier) DO UPDATE`` writes the good rows; the last row of an
    identifier wins, and an update that changes nothing is skipped.
+6. Steps 2 to 5 run in ``HERALD_CSV_IMPORT_CONNECTIONS`` sessions at once (2 by default), each
+   writing the players of its share of the identifiers (``ChunkWriters``).
 
 Semantics: columns present in the header are written; columns absent are left as they are (or
 get the model's default for a new player). An empty cell is NULL for nullable columns and an
@@ -42,6 +44,7 @@ import io
 import re
 import zlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -519,10 +522,10 @@ class Statements:
     copy_with_errors: str
     fixups: str
     check: Callable[[bool], str]
-    upsert: str
+    upserts: list[str]  # one per connection, each for its share of the identifiers
 
 
-def statements(app_id: str, names: list[str]) -> Statements:
+def statements(app_id: str, names: list[str], shares: int = 1) -> Statements:
     app = f"'{app_id}'::uuid"
     raw_columns = ", ".join(f"{_q(name)} text" for name in names)
     parts = {name: column_sql(name, safe=False) for name in names}
@@ -585,6 +588,16 @@ def statements(app_id: str, names: list[str]) -> Statements:
             "SELECT *, row_number() OVER (PARTITION BY id ORDER BY row_no DESC) AS id_rank "  # noqa: S608
             f"FROM ({source}) AS latest"
         )
+    def share(part: int) -> str:
+        if shares == 1:
+            return source
+        # By the identifier as stored (after Python's checks), so that every row of one player
+        # goes through one connection, in file order; a NULL identifier goes to the first.
+        return (
+            f"SELECT * FROM ({source}) AS everyone "  # noqa: S608
+            f"WHERE (coalesce(hashtext(identifier), 0) & 2147483647) % {int(shares)} = {int(part)}"
+        )
+
     changed = ""
     if updated:
         changed = (
@@ -594,13 +607,14 @@ def statements(app_id: str, names: list[str]) -> Statements:
     set_clause = (
         ", ".join(f"{_q(n)} = EXCLUDED.{_q(n)}" for n in updated) or "identifier = EXCLUDED.identifier"
     )
-    upsert = (
+    upserts = [
         f"WITH written AS (INSERT INTO players_player AS p ({', '.join(_q(c) for c in insert_columns)}) "  # noqa: S608
-        f"SELECT {', '.join(select)} FROM ({source}) AS c "
+        f"SELECT {', '.join(select)} FROM ({share(part)}) AS c "
         "ON CONFLICT (app_id, identifier) WHERE identifier IS NOT NULL AND NOT (identifier = '') "
         f"DO UPDATE SET {set_clause} {changed} RETURNING (xmax = 0) AS created) "
         "SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created) FROM written"
-    )
+        for part in range(shares)
+    ]
     fixup_types = ", ".join(str(t) for t in PYTHON_CHECKED_TYPES)
     web_types = ", ".join(str(t) for t in WEB_ENDPOINT_TYPES)
     # A separate query, that must not fail on a bad device_type: guarded by an expression.
@@ -617,7 +631,7 @@ def statements(app_id: str, names: list[str]) -> Statements:
         copy_with_errors=f"COPY import_rows ({column_list}, parse_error) FROM STDIN",
         fixups=fixups,
         check=check,
-        upsert=upsert,
+        upserts=upserts,
     )
 
 
@@ -639,32 +653,108 @@ def import_file(
     path: Path,
     on_chunk: Callable[[ChunkResult, int], bool],
     max_errors: int = MAX_ERRORS,
+    connections: int | None = None,
 ) -> None:
     """Import ``path`` into the app, chunk by chunk. After each chunk's commit,
     ``on_chunk(result, bytes_read)`` records progress; returning False stops the import (the job
-    is no longer ours). Raises ImportFileError when the file cannot be read on."""
+    is no longer ours). Raises ImportFileError when the file cannot be read on.
+
+    ``connections`` (default ``HERALD_CSV_IMPORT_CONNECTIONS``) PostgreSQL sessions write each
+    chunk together, each the players of its share of the identifiers (``ChunkWriters``)."""
     raw, stream = open_source(path)
     with raw:
         names = read_header(stream)
-        sql = statements(app_id, names)
-        with connection.cursor() as cursor:
-            for statement in sql.create:
-                cursor.execute(statement)
-        try:
+        with ChunkWriters(statements(app_id, names, import_connections(connections))) as writers:
             next_row, errors_left = 1, max_errors
             for data in chunks(stream):
-                result = _import_chunk(sql, data, next_row, errors_left)
+                result = writers.write(data, next_row, errors_left)
                 next_row += result.rows
                 errors_left = max(0, errors_left - len(result.errors))
                 if not on_chunk(result, raw.tell()):
                     return
+
+
+def import_connections(wanted: int | None) -> int:
+    wanted = settings.HERALD_CSV_IMPORT_CONNECTIONS if wanted is None else wanted
+    # Other sessions cannot see what the caller's open transaction wrote (its app, in tests).
+    if connection.in_atomic_block:
+        return 1
+    return max(1, wanted)
+
+
+class ChunkWriters:
+    """Each chunk is written by ``len(sql.upserts)`` sessions at once: this thread's, and one more
+    per extra share, each in a thread of its own (a Django connection belongs to its thread).
+
+    Every session copies and checks the whole chunk into its own temporary tables (cheap next to
+    the upsert, and it keeps the sessions independent), then upserts only the players whose stored
+    identifier hashes to its share. So one player's rows all go through one session, in file
+    order, and the last row still wins; no two sessions ever write the same identifier, so they
+    never wait for each other on its unique index. The file's ``id`` stays unique because every
+    session ranks it over the whole chunk, and each chunk starts only when every session has
+    committed the previous one (``write`` waits for all). The first session's count of rows, and
+    its errors, are the chunk's; the created and updated players are summed.
+
+    Two sessions are PostgreSQL's own insert on both cores: one session's upsert keeps one core
+    busy, and the index maintenance of the others' rows runs beside it (BENCHMARKS.md, Bulk)."""
+
+    def __init__(self, sql: Statements):
+        self.sql = sql
+        self.helpers = [
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"csv-import-{part}")
+            for part in range(1, len(sql.upserts))
+        ]
+
+    def __enter__(self) -> ChunkWriters:
+        try:
+            for future in [helper.submit(_create_tables, self.sql) for helper in self.helpers]:
+                future.result()
+            _create_tables(self.sql)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def write(self, data: bytes, first_row: int, errors_wanted: int) -> ChunkResult:
+        futures = [
+            helper.submit(_import_chunk, self.sql, data, first_row, 0, part)
+            for part, helper in enumerate(self.helpers, start=1)
+        ]
+        try:
+            result = _import_chunk(self.sql, data, first_row, errors_wanted, 0)
         finally:
-            with connection.cursor() as cursor:
-                cursor.execute(sql.create[0])
+            others = [future.result() for future in futures]  # all have ended before anything moves on
+        for other in others:
+            result.created += other.created
+            result.updated += other.updated
+        return result
+
+    def __exit__(self, *exc_info) -> None:
+        for helper in self.helpers:
+            helper.submit(_drop_tables, self.sql, close=True)
+            helper.shutdown(wait=True)
+        _drop_tables(self.sql, close=False)
+
+
+def _create_tables(sql: Statements) -> None:
+    with connection.cursor() as cursor:
+        for statement in sql.create:
+            cursor.execute(statement)
+
+
+def _drop_tables(sql: Statements, *, close: bool) -> None:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql.create[0])
+    finally:
+        if close:  # a helper thread's own connection, which nothing else would close
+            connection.close()
 
 
 @transaction.atomic
-def _import_chunk(sql: Statements, data: bytes, first_row: int, errors_wanted: int) -> ChunkResult:
+def _import_chunk(
+    sql: Statements, data: bytes, first_row: int, errors_wanted: int, part: int = 0
+) -> ChunkResult:
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL TIME ZONE 'UTC'")
         cursor.execute("TRUNCATE import_rows, import_fixups, import_checked")
@@ -687,7 +777,7 @@ def _import_chunk(sql: Statements, data: bytes, first_row: int, errors_wanted: i
             errors = [{"row": row, "error": error} for row, error in cursor.fetchall()]
         created = updated = 0
         if rows > failed:
-            cursor.execute(sql.upsert)
+            cursor.execute(sql.upserts[part])
             created, updated = cursor.fetchone()
     return ChunkResult(rows=rows, created=created, updated=updated, failed=failed, errors=errors)
 

@@ -328,6 +328,9 @@ HERALD_CSV_IMPORT_MAX_BYTES = env_int("HERALD_CSV_IMPORT_MAX_BYTES", 1024 * 1024
 HERALD_CSV_IMPORT_LEASE_SECONDS = env_int("HERALD_CSV_IMPORT_LEASE_SECONDS", 3600)
 # Bytes of the file per chunk: each chunk is one transaction, and progress is written after each.
 HERALD_CSV_IMPORT_CHUNK_BYTES = env_int("HERALD_CSV_IMPORT_CHUNK_BYTES", 8 * 1024 * 1024)
+# PostgreSQL sessions writing each chunk together, each its share of the identifiers: the upsert
+# into the players' indexes is PostgreSQL's own work, and one session keeps one core busy.
+HERALD_CSV_IMPORT_CONNECTIONS = env_int("HERALD_CSV_IMPORT_CONNECTIONS", 2)
 
 # --- Delivery pipeline --------------------------------------------------------------------
 # POST /notifications answers an exact recipient count up to this many players, and beyond it an
