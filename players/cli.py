@@ -7,11 +7,11 @@ import argparse
 import uuid
 
 from django.core.management.base import CommandError
-from django.db import connection
 
 from apps.models import App
 from core.api.errors import ApiError
 from core.progress import progress_bar
+from players.exports import copy_unsupported
 
 
 def add_app_argument(parser: argparse.ArgumentParser) -> None:
@@ -43,11 +43,9 @@ def app_from_option(value: str) -> App:
 
 def require_postgresql(what: str) -> None:
     """``what`` runs on PostgreSQL's COPY: refuse clearly on the embedded SQLite default."""
-    if connection.vendor != "postgresql":
-        raise CommandError(
-            f"{what} needs PostgreSQL (it runs on COPY); this database is {connection.vendor}. "
-            "Set DATABASE_URL=postgres://… (see the README's Quickstart)."
-        )
+    problem = copy_unsupported(what)
+    if problem:
+        raise CommandError(problem)
 
 
 def api_error_message(exc: ApiError) -> str:

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from apps.models import App
 from core.api.errors import ApiError
-from players.exports import EXTRA_COLUMNS, ExportProgress, remove_export_file, write_export
+from players.exports import EXTRA_COLUMNS, ExportProgress, remove_export_file, require_copy, write_export
 from players.models import CsvExport
 from players.selectors import segment_players
 
@@ -87,6 +87,7 @@ def csv_export_start(
     segment_name: str | None,
     enqueue: bool = True,
 ) -> CsvExport:
+    require_copy("The CSV export")
     unknown = [field for field in extra_fields if field not in EXTRA_COLUMNS]
     if unknown:
         raise ApiError.bad_request(

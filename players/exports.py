@@ -12,8 +12,27 @@ from django.db import connection
 from django.db.models import F
 from django.db.models.expressions import RawSQL
 
+from core.api.errors import ApiError
 from players.models import CsvExport, Player
 from players.selectors import segment_players
+
+
+def copy_unsupported(what: str) -> str | None:
+    """Why ``what`` cannot run on this database, or None: the players' CSV import and export run on
+    PostgreSQL's COPY, which the embedded SQLite default of ``make run`` does not have."""
+    if connection.vendor == "postgresql":
+        return None
+    return (
+        f"{what} needs PostgreSQL (it runs on COPY); this database is {connection.vendor}. "
+        "Set DATABASE_URL=postgres://… (see the README's Quickstart)."
+    )
+
+
+def require_copy(what: str) -> None:
+    """Refuse before anything is stored (501: this server cannot, whatever the request)."""
+    problem = copy_unsupported(what)
+    if problem:
+        raise ApiError(501, {"errors": [problem]})
 
 DEFAULT_COLUMNS = (
     "id",

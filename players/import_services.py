@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from apps.models import App
 from core.api.errors import ApiError
+from players.exports import require_copy
 from players.imports import MAX_ERRORS, ChunkResult, ImportFileError, header_of, import_file
 from players.models import CsvImport
 
@@ -55,6 +56,7 @@ def csv_import_start(
     """
     from players.tasks import csv_import_task
 
+    require_copy("The CSV import")
     if _active_imports(app).exists():  # before reading a large upload
         raise ApiError.bad_request(CONCURRENT_IMPORT)
     job = CsvImport(app=app, file_name=(file_name or "")[:255], created_by=created_by)

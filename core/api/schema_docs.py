@@ -28,5 +28,9 @@ ERROR_RESPONSES = {
     413: OpenApiResponse(ErrorsSerializer, description="Body too large"),
     429: OpenApiResponse(RateLimitSerializer, description="Rate limited; see Retry-After"),
 }
+# The players' CSV import and export run on PostgreSQL's COPY.
+NEEDS_POSTGRESQL_RESPONSES = {
+    501: OpenApiResponse(ErrorsSerializer, description="This server's database is not PostgreSQL")
+}
 # Operations on one resource named in the path, which may not exist in the key's app.
 NOT_FOUND_RESPONSES = {404: OpenApiResponse(ErrorsSerializer, description="Not found in this app")}

@@ -14,6 +14,7 @@ from core.api.errors import NO_USER_WITH_ID, ApiError
 from core.api.plain_input import plain_validated
 from core.api.schema_docs import (
     ERROR_RESPONSES,
+    NEEDS_POSTGRESQL_RESPONSES,
     NOT_FOUND_RESPONSES,
     SuccessSerializer,
     SuccessWithIdSerializer,
@@ -286,7 +287,7 @@ class CsvExportView(AppKeyView):
         auth=APP_KEY,
         parameters=[APP_ID_QUERY],
         request=CsvExportInputSerializer,
-        responses={200: CsvExportOutputSerializer, **ERROR_RESPONSES},
+        responses={200: CsvExportOutputSerializer, **ERROR_RESPONSES, **NEEDS_POSTGRESQL_RESPONSES},
     )
     def post(self, request):
         data = validated(CsvExportInputSerializer, self.body)
@@ -341,7 +342,7 @@ class CsvImportView(AppKeyView):
             "text/csv": OpenApiTypes.BINARY,
             "application/gzip": OpenApiTypes.BINARY,
         },
-        responses={202: CsvImportOutputSerializer, **ERROR_RESPONSES},
+        responses={202: CsvImportOutputSerializer, **ERROR_RESPONSES, **NEEDS_POSTGRESQL_RESPONSES},
     )
     def post(self, request, app_id: str):
         raw = request._request
