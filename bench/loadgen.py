@@ -29,6 +29,7 @@ from pathlib import Path
 
 from bench import stack
 from bench.common import percentiles
+from config.granian import granian_argv
 from core.progress import timed_bar
 
 SCENARIOS = ("baseline", "on_session", "create", "tags")
@@ -66,25 +67,7 @@ def web_server_command(
     server: str, port: int, *, workers: int, threads: int, worker_class: str = "sync"
 ) -> list[str]:
     if server == "granian":
-        return [
-            str(Path(sys.executable).with_name("granian")),
-            "--interface",
-            "wsgi",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--blocking-threads",
-            str(threads),
-            "--backlog",
-            "2048",
-            "--no-ws",
-            "--log-level",
-            "warning",
-            "config.wsgi:application",
-        ]
+        return granian_argv(host="127.0.0.1", port=port, workers=workers, threads=threads)
     if server != "gunicorn":
         raise ValueError(f"unknown web server {server!r}: one of {', '.join(WEB_SERVERS)}")
     return [

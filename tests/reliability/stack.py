@@ -34,6 +34,8 @@ from typing import Any
 
 import pytest
 
+from config.granian import granian_argv
+
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 60
 ANDROID = 1
@@ -268,22 +270,7 @@ class Stack:
     def start_web(self) -> subprocess.Popen:
         port = free_port()
         # As docker/start-web runs it, with one process.
-        argv = [
-            str(Path(sys.executable).with_name("granian")),
-            "--interface",
-            "wsgi",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--blocking-threads",
-            "8",
-            "--respawn-failed-workers",
-            "--no-ws",
-            "config.wsgi:application",
-        ]
+        argv = granian_argv(host="127.0.0.1", port=port, workers=1, threads=8)
         process = self._spawn("web", argv)
         self.web_url = f"http://127.0.0.1:{port}"
 
