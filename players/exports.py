@@ -34,6 +34,7 @@ def require_copy(what: str) -> None:
     if problem:
         raise ApiError(501, {"errors": [problem]})
 
+
 DEFAULT_COLUMNS = (
     "id",
     "identifier",

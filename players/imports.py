@@ -588,6 +588,7 @@ def statements(app_id: str, names: list[str], shares: int = 1) -> Statements:
             "SELECT *, row_number() OVER (PARTITION BY id ORDER BY row_no DESC) AS id_rank "  # noqa: S608
             f"FROM ({source}) AS latest"
         )
+
     def share(part: int) -> str:
         if shares == 1:
             return source
