@@ -696,6 +696,11 @@ class ChunkWriters:
     committed the previous one (``write`` waits for all). The first session's count of rows, and
     its errors, are the chunk's; the created and updated players are summed.
 
+    The sessions commit separately (one transaction across them would need two-phase commit, off
+    in a default PostgreSQL). So an import that fails, or is stopped, inside a chunk may leave the
+    other sessions' players of that chunk written, beside the chunks before it; running the file
+    again writes the same result, as after any failed import.
+
     Two sessions are PostgreSQL's own insert on both cores: one session's upsert keeps one core
     busy, and the index maintenance of the others' rows runs beside it (BENCHMARKS.md, Bulk)."""
 
